@@ -1,0 +1,5 @@
+"`from fastai_losses.all import *` gives every loss and helper (hand-written star imports, fastai's `vision/all.py` pattern)"
+from .core import *
+from .regression import *
+from .classification import *
+from .multilabel import *

@@ -1,0 +1,80 @@
+"Every loss in a fastai `Learner`: fit, `get_preds(with_decoded=True, with_loss=True)`, `Interpretation`, `loss_not_reduced`, export round trip"
+import pickle, pytest, torch, torch.nn as nn
+from fastcore.test import test_close as close, test_eq as eq
+from fastai.data.core import DataLoaders, Datasets
+from fastai.data.transforms import ItemGetter
+from fastai.learner import Learner, load_learner
+from fastai.interpret import Interpretation
+import fastai.callback.progress # Learner.no_bar
+from registry import CASES, IDS, gen, N_CLS
+
+N_IN = 6
+def _targets(case, x):
+    "Learnable targets from a fixed map of the inputs"
+    z = x@torch.linspace(-1, 1, N_IN*N_CLS).view(N_IN, N_CLS)
+    if case.kind=='cls': return z.argmax(1)
+    if case.kind=='ml':  return (z>0).float()
+    return z[:,0]
+
+def _dls(case, n=96, bs=16):
+    x = torch.randn(n, N_IN, generator=gen(0))
+    y = _targets(case, x)
+    dss = Datasets(list(zip(x, y)), tfms=[[ItemGetter(0)], [ItemGetter(1)]], splits=[list(range(64)), list(range(64, n))])
+    return dss.dataloaders(bs=bs, device='cpu')
+
+@pytest.fixture(params=CASES, ids=IDS)
+def learn(request, tmp_path):
+    case = request.param
+    torch.manual_seed(0)
+    model = nn.Linear(N_IN, case.n_out)
+    if case.tail: model = nn.Sequential(model, case.tail())
+    l = Learner(_dls(case), model, loss_func=case.make(), path=tmp_path)
+    with l.no_bar(), l.no_logging(): l.fit(2, 1e-2)
+    l.case = case
+    return l
+
+def test_fit_lowers_loss(learn):
+    losses = [v for v in learn.recorder.values]
+    assert all(torch.isfinite(torch.tensor(v[:2])).all() for v in losses)
+    assert losses[-1][1] < losses[0][0]*1.5 # valid loss after fit is not worse than the first train loss
+
+def test_get_preds_decoded_and_loss(learn):
+    with learn.no_bar():
+        preds,targs,dec,losses = learn.get_preds(with_decoded=True, with_loss=True)
+    eq(len(losses), 32)
+    eq(dec.shape[0], 32)
+    if learn.case.kind=='cls':
+        close(preds.sum(1), torch.ones(32)); eq(dec, preds.argmax(1))
+    if learn.case.kind=='ml': eq(dec.dtype, torch.bool)
+    eq(learn.loss_func.reduction, 'mean') # restored after loss_not_reduced
+
+def test_interpretation_top_losses(learn):
+    with learn.no_bar():
+        interp = Interpretation.from_learner(learn)
+        losses,idx = interp.top_losses(5)
+    eq(len(idx), 5)
+    assert (losses[:-1]>=losses[1:]).all()
+
+def test_loss_not_reduced(learn):
+    xb,yb = learn.dls.valid.one_batch()
+    with learn.loss_not_reduced(): l = learn.loss_func(learn.model(xb), yb)
+    assert l.numel()%xb.shape[0]==0 and l.numel()>=xb.shape[0]
+    eq(learn.loss_func.reduction, 'mean')
+
+def test_export_round_trip(learn):
+    xb,_ = learn.dls.valid.one_batch()
+    with learn.no_bar(): p0 = learn.get_preds(dl=[(xb,)])[0]
+    learn.export('export.pkl')
+    l2 = load_learner(learn.path/'export.pkl')
+    eq(type(l2.loss_func), type(learn.loss_func))
+    with l2.no_bar(): p1 = l2.get_preds(dl=[(xb,)])[0]
+    close(p0, p1)
+    l2.loss_func.reduction = 'none'
+    eq(l2.loss_func.func.reduction, 'none')
+
+def test_pickles(case):
+    lf = case.make()
+    lf2 = pickle.loads(pickle.dumps(lf))
+    x,t = case.data(8, torch.float32, gen(0))
+    close(lf(x, t), lf2(x, t))
+    eq(repr(lf), repr(lf2))
