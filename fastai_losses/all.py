@@ -3,3 +3,4 @@ from .core import *
 from .regression import *
 from .classification import *
 from .multilabel import *
+from .callback import *
