@@ -1,0 +1,35 @@
+"""LossMetricLogger under torch.distributed (gloo, 2 CPU processes). fastai's `distrib_ctx` needs CUDA and NCCL, so this
+drives the logger's distributed path directly: each rank logs its own shard, the epoch's values are averaged over ranks
+weighted by batch size with one all-reduce, and only rank 0 writes the CSV."""
+import os, socket, pytest, torch, torch.distributed as dist, torch.multiprocessing as mp, pandas as pd
+
+def _free_port():
+    with socket.socket() as s: s.bind(('127.0.0.1', 0)); return s.getsockname()[1]
+
+def _worker(rank, world, port, fname, q):
+    os.environ.update(MASTER_ADDR='127.0.0.1', MASTER_PORT=str(port), WORLD_SIZE=str(world), RANK=str(rank))
+    dist.init_process_group('gloo', rank=rank, world_size=world)
+    try:
+        from fastai_losses.callback import LossMetricLogger
+        cb = LossMetricLogger(fname=f'{fname}.{rank}')
+        cb._mets = []
+        # two batches per rank: rank r has loss values (r+1)*[1, 2] and batch sizes (2+r, 4)
+        for i in range(2):
+            cb._pending.append(dict(fit=1, epoch=0, phase='train', iter=i, step=i+1, frozen=False, lr=1e-3, bs=(2+rank if i==0 else 4),
+                                    _vals=[torch.tensor(float((rank+1)*(i+1)))], _comps=[], _stash=None))
+        cb._flush()
+        q.put((rank, cb.df.loss.tolist()))
+    finally: dist.destroy_process_group()
+
+def test_logger_gathers_over_ranks_and_rank0_writes(tmp_path):
+    world,q = 2,mp.get_context('spawn').SimpleQueue()
+    fname = tmp_path/'log.csv'
+    mp.start_processes(_worker, args=(world, _free_port(), str(fname), q), nprocs=world, start_method='spawn', join=True)
+    res = dict(q.get() for _ in range(world))
+    # batch 0: (1*2 + 2*3)/(2+3); batch 1: (2*4 + 4*4)/(4+4)
+    expect = [8/5, 3.]
+    for r in range(world): assert res[r]==pytest.approx(expect)
+    df = pd.read_csv(f'{fname}.0')
+    assert df.loss.tolist()==pytest.approx(expect) and len(df)==2
+    assert not os.path.exists(f'{fname}.1'), "only rank 0 writes"
+    assert sorted(df.columns[:3])==['epoch','fit','phase']
