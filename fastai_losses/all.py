@@ -3,4 +3,7 @@ from .core import *
 from .regression import *
 from .classification import *
 from .multilabel import *
+from .segmentation import *
+from .distribution import *
+from .embedding import *
 from .callback import *

@@ -14,6 +14,70 @@ def _ml(n, dt, g):    return torch.randn(n, N_CLS, dtype=dt, generator=g)*2, (to
 def _quant(n, dt, g): return torch.randn(n, 3, dtype=dt, generator=g), torch.randn(n, dtype=dt, generator=g)
 def _gauss(n, dt, g): return torch.randn(n, 2, dtype=dt, generator=g), torch.randn(n, dtype=dt, generator=g)
 
+S = 5 # mask side
+def _seg(n, dt, g):   return torch.randn(n, 3, S, S, dtype=dt, generator=g)*2, torch.randint(0, 3, (n, S, S), generator=g)
+def _segb(n, dt, g):  return torch.randn(n, 1, S, S, dtype=dt, generator=g)*2, (torch.rand(n, S, S, generator=g)>0.5).long()
+def _segml(n, dt, g): return torch.randn(n, 3, S, S, dtype=dt, generator=g)*2, (torch.rand(n, 3, S, S, generator=g)>0.5).to(dt)
+def _soft(n, dt, g):  return torch.randn(n, N_CLS, dtype=dt, generator=g)*2, F.softmax(torch.randn(n, N_CLS, dtype=dt, generator=g)*2, 1)
+def _logit(n, dt, g): return torch.randn(n, N_CLS, dtype=dt, generator=g)*2, torch.randn(n, N_CLS, dtype=dt, generator=g)*2
+def _emb(n, dt, g):   return torch.randn(n, 4, dtype=dt, generator=g), torch.randint(0, 3, (n,), generator=g)
+def _pm1(n, g):       return torch.where(torch.rand(n, generator=g)>0.5, 1, -1)
+def _pair(n, dt, g):  return torch.randn(n, 2, 4, dtype=dt, generator=g), _pm1(n, g)
+def _rank(n, dt, g):  return torch.randn(n, 2, dtype=dt, generator=g), _pm1(n, g)
+
+# Segmentation references: the one-hot sums written out, per image (N,C); 'mean' scores the batch as one volume
+def _sums(x, t, mode):
+    if mode=='multiclass': p,oh = F.softmax(x, 1),F.one_hot(t, x.shape[1]).movedim(-1, 1).to(x.dtype)
+    else: p,oh = torch.sigmoid(x),(t.unsqueeze(1) if t.ndim<x.ndim else t).to(x.dtype)
+    dims = tuple(range(2, x.ndim))
+    return (p*oh).sum(dims),p.sum(dims),oh.sum(dims)
+def _dice(I, P, T, s=1.): return 1-(2*I+s)/(P+T+s)
+def _tversky(a, b, g=1., s=1.): return lambda I,P,T: (1-(I+s)/(I+a*(P-I)+b*(T-I)+s))**g
+def _seg_ref(score, mode='multiclass'):
+    per  = lambda x,t: score(*_sums(x, t, mode)).mean(1)
+    mean = lambda x,t: score(*(v.sum(0) for v in _sums(x, t, mode))).mean()
+    return dict(ref=per, ref_mean=mean)
+def _lovasz(p, t): # the authors' algorithm, one class at a time: p (C,P) probabilities, t (P,)
+    ls = []
+    for c in range(p.shape[0]):
+        fg = (t==c).to(p.dtype)
+        if fg.sum()==0: continue
+        err_s,perm = torch.sort((fg-p[c]).abs(), descending=True)
+        fg_s = fg[perm]; gts = fg_s.sum()
+        jac = 1-(gts-fg_s.cumsum(0))/(gts+(1-fg_s).cumsum(0))
+        ls.append((err_s*torch.cat([jac[:1], jac[1:]-jac[:-1]])).sum())
+    return torch.stack(ls).mean()
+_lov_per  = lambda x,t: torch.stack([_lovasz(F.softmax(x[i], 0).flatten(1), t[i].flatten()) for i in range(len(t))])
+_lov_mean = lambda x,t: _lovasz(F.softmax(x, 1).transpose(0, 1).flatten(1), t.flatten())
+
+# Distribution references
+def _kl(T=2., log_target=False):
+    def f(x, t):
+        q = F.softmax((t if log_target else t.log())/T, 1); p = F.softmax(x/T, 1)
+        return T**2*(q*(q.log()-p.log())).sum(1)
+    return f
+
+# Embedding references: the papers' definitions, anchor by anchor; 'none' is per anchor
+def _d(a, b): return (a-b).norm()
+def _trip(x, t, m=0.5, mining='batch_hard'):
+    out = []
+    for a in range(len(t)):
+        dp = [_d(x[a], x[p]) for p in range(len(t)) if p!=a and t[p]==t[a]]; dn = [_d(x[a], x[k]) for k in range(len(t)) if t[k]!=t[a]]
+        if not dp or not dn: out.append(x.new_zeros(())); continue
+        dp,dn = torch.stack(dp),torch.stack(dn)
+        out.append(F.relu(dp.max()-dn.min()+m) if mining=='batch_hard' else F.relu(dp[:,None]-dn[None]+m).sum())
+    return torch.stack(out)
+def _n_trip(t, mining):
+    same = t[:,None]==t[None]; pos = same.sum(1)-1; neg = (~same).sum(1)
+    return ((pos>0)&(neg>0)).sum() if mining=='batch_hard' else (pos*neg).sum()
+def _contr(x, t, m=1.5):
+    n = len(t)
+    L = lambda i,j: 0.5*_d(x[i], x[j])**2 if t[i]==t[j] else 0.5*F.relu(m-_d(x[i], x[j]))**2
+    return torch.stack([sum(L(i, j) for j in range(n) if j!=i)/2 if n>1 else x.new_zeros(()) for i in range(n)])
+def _cos(x, t, m=0.2):
+    a,b = x[:,0],x[:,1]; c = (a*b).sum(1)/(a.norm(dim=1)*b.norm(dim=1))
+    return torch.where(t==1, 1-c, F.relu(c-m))
+
 def _p_t(x, t): return F.softmax(x, -1).gather(1, t[:,None])[:,0]
 def _pinball(x, t, qs=(0.1,0.5,0.9)):
     q = torch.tensor(qs, dtype=x.dtype); d = t[:,None]-x
@@ -38,6 +102,18 @@ class Case:
     nonneg: bool = True       # the loss is >= 0
     n_out: int = 1            # model outputs per item
     tail: Callable = None     # () -> a module after the model's linear layer (LogSoftmax for NLL)
+    ref_mean: Callable = None # (inp, targ) -> 'mean' when it is not a mean of 'none' (Dice-like losses score the batch as one volume); 'sum' is then N*'mean'
+    ref_sum: Callable = None  # (inp, targ) -> 'sum' when it is neither the sum of 'none' nor N*'mean' (a CombinedLoss sums its terms' sums)
+    batchwise: bool = False   # an item's 'none' value depends on the rest of the batch (in-batch mining)
+
+def expected(case, x, t, per, reduction):
+    "The reference under `reduction`, from the per-item reference `per`"
+    if reduction=='none': return per
+    if reduction=='sum' and case.ref_sum: return case.ref_sum(x, t)
+    if case.ref_mean: m = case.ref_mean(x, t); return m if reduction=='mean' else m*x.shape[0]
+    if reduction=='sum': return per.sum()
+    den = case.mean_den(x, t) if case.mean_den else per.numel()
+    return per.sum()/den if den else per.sum()*0
 
 CASES = [
     Case('MSELossFlat',        lambda: MSELossFlat(),               _reg, lambda x,t: (x[:,0]-t)**2, 'reg'),
@@ -64,6 +140,35 @@ CASES = [
          lambda x,t: -(_W*t*F.logsigmoid(x) + (1-t)*F.logsigmoid(-x)), 'ml', n_out=N_CLS),
     Case('BinaryFocalLossFlat', lambda: BinaryFocalLossFlat(),      _ml, lambda x,t: sigmoid_focal_loss(x, t).flatten(), 'ml', n_out=N_CLS),
     Case('AsymmetricLossFlat', lambda: AsymmetricLossFlat(),        _ml, lambda x,t: _asl(x, t).flatten(), 'ml', n_out=N_CLS),
+    # segmentation: masks of 5x5 pixels; 'none' is one value per image
+    Case('DiceLossFlat',       lambda: DiceLossFlat(),              _seg, kind='seg', n_out=3, **_seg_ref(_dice)),
+    Case('DiceLossFlat-per_image-square-weight', lambda: DiceLossFlat(per_image=True, square_in_union=True, weight=_W[:3].float()), _seg,
+         lambda x,t: (lambda I,P,T: (_dice(I, (F.softmax(x, 1)**2).sum((2,3)), T)*_W[:3]).sum(1)/_W[:3].sum())(*_sums(x, t, 'multiclass')), 'seg', n_out=3),
+    Case('DiceLossFlat-binary', lambda: DiceLossFlat(mode='binary'), _segb, kind='segb', n_out=1, **_seg_ref(_dice, 'binary')),
+    Case('DiceLossFlat-multilabel', lambda: DiceLossFlat(mode='multilabel'), _segml, kind='segml', n_out=3, **_seg_ref(_dice, 'multilabel')),
+    Case('JaccardLossFlat',    lambda: JaccardLossFlat(),           _seg, kind='seg', n_out=3, **_seg_ref(_tversky(1., 1.))),
+    Case('TverskyLossFlat',    lambda: TverskyLossFlat(alpha=0.7, beta=0.3), _seg, kind='seg', n_out=3, **_seg_ref(_tversky(0.7, 0.3))),
+    Case('FocalTverskyLossFlat', lambda: FocalTverskyLossFlat(),    _seg, kind='seg', n_out=3, **_seg_ref(_tversky(0.7, 0.3, 0.75))),
+    Case('LovaszSoftmaxLossFlat', lambda: LovaszSoftmaxLossFlat(),  _seg, _lov_per, 'seg', n_out=3, ref_mean=_lov_mean),
+    Case('CombinedLoss-ce+dice', lambda: 0.5*CrossEntropyLossFlat(axis=1) + 0.5*DiceLossFlat(), _seg,
+         lambda x,t: 0.5*F.cross_entropy(x, t, reduction='none').flatten(1).mean(1) + 0.5*_seg_ref(_dice)['ref'](x, t), 'seg', n_out=3,
+         ref_mean=lambda x,t: 0.5*F.cross_entropy(x, t) + 0.5*_seg_ref(_dice)['ref_mean'](x, t),
+         ref_sum=lambda x,t: 0.5*F.cross_entropy(x, t, reduction='sum') + 0.5*_seg_ref(_dice)['ref_mean'](x, t)*x.shape[0]),
+    # distributions
+    Case('SoftTargetCrossEntropyFlat', lambda: SoftTargetCrossEntropyFlat(), _soft, lambda x,t: -(t*F.log_softmax(x, 1)).sum(1), 'soft', n_out=N_CLS),
+    Case('SoftTargetCrossEntropyFlat-index', lambda: SoftTargetCrossEntropyFlat(), _cls, lambda x,t: -F.log_softmax(x, 1).gather(1, t[:,None])[:,0], 'cls', n_out=N_CLS),
+    Case('KLDivLossFlat-T2',   lambda: KLDivLossFlat(temperature=2.), _soft, _kl(2.), 'soft', n_out=N_CLS),
+    Case('KLDivLossFlat-log_target', lambda: KLDivLossFlat(temperature=3., log_target=True), _logit, _kl(3., True), 'logit', n_out=N_CLS),
+    # combinations
+    Case('CombinedLoss-focal+ls', lambda: 0.7*FocalLossFlat() + 0.3*LabelSmoothingCrossEntropyFlat(), _cls,
+         lambda x,t: 0.7*(1-_p_t(x,t))**2*-torch.log(_p_t(x,t)) + 0.3*F.cross_entropy(x, t, label_smoothing=0.1, reduction='none'), 'cls', n_out=N_CLS),
+    # embeddings: (N,4) embeddings and labels of 3 classes; pairs (N,2,4) and (N,2) with targets ±1
+    Case('TripletLossFlat-batch_hard', lambda: TripletLossFlat(margin=0.5), _emb, _trip, 'emb', mean_den=lambda x,t: _n_trip(t, 'batch_hard'), n_out=4, batchwise=True),
+    Case('TripletLossFlat-batch_all', lambda: TripletLossFlat(margin=0.5, mining='batch_all'), _emb, lambda x,t: _trip(x, t, 0.5, 'batch_all'), 'emb',
+         mean_den=lambda x,t: _n_trip(t, 'batch_all'), n_out=4, batchwise=True),
+    Case('ContrastiveLossFlat', lambda: ContrastiveLossFlat(margin=1.5), _emb, _contr, 'emb', mean_den=lambda x,t: len(t)*(len(t)-1)//2, n_out=4, batchwise=True),
+    Case('CosineEmbeddingLossFlat', lambda: CosineEmbeddingLossFlat(margin=0.2), _pair, _cos, 'pair', n_out=8, tail=lambda: torch.nn.Unflatten(1, (2, 4))),
+    Case('MarginRankingLossFlat', lambda: MarginRankingLossFlat(margin=0.3), _rank, lambda x,t: F.relu(-t*(x[:,0]-x[:,1])+0.3), 'rank', n_out=2),
 ]
 IDS = [c.id for c in CASES]
 

@@ -9,15 +9,22 @@ import fastai.callback.progress # Learner.no_bar
 from registry import CASES, IDS, gen, N_CLS
 
 N_IN = 6
+SEG = ('seg','segb','segml')
 def _targets(case, x):
     "Learnable targets from a fixed map of the inputs"
+    if case.kind in SEG:
+        z = torch.einsum('nihw,ic->nchw', x, torch.linspace(-1, 1, 2*3).view(2, 3))
+        return {'seg': z.argmax(1), 'segb': (z[:,0]>0).long(), 'segml': (z>0).float()}[case.kind]
     z = x@torch.linspace(-1, 1, N_IN*N_CLS).view(N_IN, N_CLS)
-    if case.kind=='cls': return z.argmax(1)
+    if case.kind in ('cls','emb'): return z.argmax(1)
     if case.kind=='ml':  return (z>0).float()
+    if case.kind=='soft': return torch.softmax(z, 1)
+    if case.kind=='logit': return z
+    if case.kind in ('pair','rank'): return torch.where(z[:,0]>0, 1, -1)
     return z[:,0]
 
 def _dls(case, n=96, bs=16):
-    x = torch.randn(n, N_IN, generator=gen(0))
+    x = torch.randn(*((n, 2, 5, 5) if case.kind in SEG else (n, N_IN)), generator=gen(0))
     y = _targets(case, x)
     dss = Datasets(list(zip(x, y)), tfms=[[ItemGetter(0)], [ItemGetter(1)]], splits=[list(range(64)), list(range(64, n))])
     return dss.dataloaders(bs=bs, device='cpu')
@@ -26,7 +33,7 @@ def _dls(case, n=96, bs=16):
 def learn(request, tmp_path):
     case = request.param
     torch.manual_seed(0)
-    model = nn.Linear(N_IN, case.n_out)
+    model = nn.Conv2d(2, case.n_out, 1) if case.kind in SEG else nn.Linear(N_IN, case.n_out)
     if case.tail: model = nn.Sequential(model, case.tail())
     l = Learner(_dls(case), model, loss_func=case.make(), path=tmp_path)
     with l.no_bar(), l.no_logging(): l.fit(2, 1e-2)
@@ -70,7 +77,7 @@ def test_export_round_trip(learn):
     with l2.no_bar(): p1 = l2.get_preds(dl=[(xb,)])[0]
     close(p0, p1)
     l2.loss_func.reduction = 'none'
-    eq(l2.loss_func.func.reduction, 'none')
+    for l in getattr(l2.loss_func, 'losses', [l2.loss_func]): eq(l.func.reduction, 'none')
 
 def test_pickles(case):
     lf = case.make()
