@@ -33,3 +33,35 @@ def test_logger_gathers_over_ranks_and_rank0_writes(tmp_path):
     assert df.loss.tolist()==pytest.approx(expect) and len(df)==2
     assert not os.path.exists(f'{fname}.1'), "only rank 0 writes"
     assert sorted(df.columns[:3])==['epoch','fit','phase']
+
+def _ddp_worker(rank, world, port, q):
+    "Train `nn.Linear` with DDP on this rank's half of each global batch; rank 0 returns the parameters"
+    os.environ.update(MASTER_ADDR='127.0.0.1', MASTER_PORT=str(port), WORLD_SIZE=str(world), RANK=str(rank))
+    dist.init_process_group('gloo', rank=rank, world_size=world)
+    try:
+        from torch.nn.parallel import DistributedDataParallel as DDP
+        x,t,model,lf = _ddp_data()
+        ddp = DDP(model); opt = torch.optim.SGD(ddp.parameters(), lr=0.5)
+        for i in range(0, len(x), 16):
+            xb,tb = x[i:i+16],t[i:i+16]
+            xb,tb = xb[rank::world],tb[rank::world] # this rank's shard of the global batch
+            opt.zero_grad(); lf(ddp(xb), tb).backward(); opt.step()
+        if rank==0: q.put([p.detach().tolist() for p in model.parameters()]) # lists: tensors would be shared through a socket that dies with this process
+    finally: dist.destroy_process_group()
+
+def _ddp_data():
+    from fastai_losses.all import FocalLossFlat
+    g = torch.Generator().manual_seed(0)
+    x,t = torch.randn(64, 6, generator=g),torch.randint(0, 4, (64,), generator=g)
+    torch.manual_seed(0)
+    return x,t,torch.nn.Linear(6, 4),FocalLossFlat(gamma=2.)
+
+def test_ddp_matches_single_process():
+    "DDP over 2 gloo processes, each with half of every batch, ends with the parameters of one process on the whole batches"
+    world,q = 2,mp.get_context('spawn').SimpleQueue()
+    mp.start_processes(_ddp_worker, args=(world, _free_port(), q), nprocs=world, start_method='spawn', join=True)
+    ddp_params = q.get()
+    x,t,model,lf = _ddp_data()
+    opt = torch.optim.SGD(model.parameters(), lr=0.5)
+    for i in range(0, len(x), 16): opt.zero_grad(); lf(model(x[i:i+16]), t[i:i+16]).backward(); opt.step()
+    for a,b in zip(ddp_params, model.parameters()): torch.testing.assert_close(torch.tensor(a), b.detach(), rtol=1e-5, atol=1e-6)

@@ -17,3 +17,34 @@ def test_reductions_and_order(case, n, seed, scale):
     if not case.ref_mean: close(m, expected(case, x, t, per, 'mean'))
     perm = torch.randperm(n, generator=gen(seed+1))
     close(lf(x[perm], t[perm]), lf(x, t))
+
+def _perfect(case, x, t):
+    "Logits that predict `t` with certainty"
+    if case.kind=='reg': return t[:,None].clone()
+    if case.kind=='cls': return torch.nn.functional.one_hot(t, x.shape[1]).to(x.dtype)*40-20
+    if case.kind in ('ml','segml'): return (2*t.to(x.dtype)-1)*20
+    if case.kind=='seg': return torch.nn.functional.one_hot(t, x.shape[1]).movedim(-1, 1).to(x.dtype)*40-20
+    if case.kind=='segb': return ((2*t.to(x.dtype)-1)*20).unsqueeze(1)
+
+SMOOTHED = ('LabelSmoothing', 'focal+ls', 'alpha-weight-ls') # label smoothing's minimum is above 0, at a softened prediction
+@pytest.mark.parametrize('case', CASES, ids=IDS)
+def test_perfect_prediction_is_minimal(case):
+    "A certain, correct prediction scores at most what a random one does, and 0 where the minimum is 0"
+    if case.kind not in ('reg','cls','ml','segml','seg','segb') or case.tail: pytest.skip(f"{case.kind}: no single perfect prediction to build")
+    if any(s in case.id for s in SMOOTHED): pytest.skip("label smoothing penalises certainty: its minimum is at a softened prediction")
+    x,t = case.data(16, torch.float64, gen(0))
+    lf = case.make()
+    best,rand = lf(_perfect(case, x, t), t),lf(x, t)
+    assert best <= rand
+    close(best, torch.zeros(()), eps=1e-6)
+
+@pytest.mark.parametrize('case', [c for c in CASES if c.kind in ('cls','ml') and 'weight' not in c.id], ids=lambda c: c.id)
+def test_flat_on_images_equals_module(case):
+    "The Flat form with the class axis at 1 on (N,C,H,W) equals the module on the same unflattened data"
+    x,t = case.data(2*3*4, torch.float64, gen(0))
+    x4 = x.view(2, 3, 4, -1).permute(0, 3, 1, 2).contiguous() # (N,C,H,W)
+    t4 = t.view(2, 3, 4) if case.kind=='cls' else t.view(2, 3, 4, -1).permute(0, 3, 1, 2).contiguous()
+    lf = case.make(); lf.axis = 1
+    mod = getattr(lf, 'func', None)
+    if not isinstance(mod, torch.nn.Module): pytest.skip('no module form')
+    close(lf(x4, t4), mod(x4, t4))

@@ -1,0 +1,177 @@
+"""Speed and memory of our losses against fastai's, the peers' (torchvision, kornia, segmentation_models_pytorch, MONAI, timm)
+and the fused-kernel floor (`F.cross_entropy`, `F.binary_cross_entropy_with_logits`), measured in the same run.
+
+Time: forward+backward, `torch.utils.benchmark` (median of blocked autorange). Memory: peak of the bytes allocated during one
+forward+backward, from the torch profiler's memory events (CPU), or `torch.cuda.max_memory_allocated` on a GPU.
+Printed as ratios, ours / theirs: below 1 means ours is faster or smaller.
+
+Usage: python benchmarks/run.py [--quick] [--device cpu|cuda] [--out benchmarks/results.md]
+"""
+import argparse, math, os, platform, sys, time, warnings
+os.environ.setdefault('KINETO_LOG_LEVEL', '5') # the profiler's start/stop lines
+from pathlib import Path
+warnings.filterwarnings('ignore')
+import torch, torch.nn.functional as F
+from torch.utils import benchmark
+from fastai_losses.all import *
+import fastai.losses as fl
+
+def _try(f):
+    try: return f()
+    except Exception as e: return None
+
+# --- the peers, each made to take (logits, target) as our losses do -------------------------------------------------
+def peers():
+    P = {}
+    from torchvision.ops import sigmoid_focal_loss
+    P['torchvision'] = dict(binary_focal=lambda x,t: sigmoid_focal_loss(x, t, reduction='mean'))
+    P['fastai'] = dict(ce=fl.CrossEntropyLossFlat(), focal=fl.FocalLossFlat(gamma=2.), ls=fl.LabelSmoothingCrossEntropyFlat(eps=0.1),
+                       bce=fl.BCEWithLogitsLossFlat(), mse=fl.MSELossFlat(),
+                       dice=fl.DiceLoss(axis=1, smooth=1., reduction='mean'))
+    k = _try(lambda: __import__('kornia.losses', fromlist=['x']))
+    if k: P['kornia'] = dict(focal=lambda x,t: k.focal_loss(x, t, alpha=None, gamma=2., reduction='mean'),
+                             binary_focal=lambda x,t: k.binary_focal_loss_with_logits(x, t, alpha=0.25, gamma=2., reduction='mean'),
+                             dice=lambda x,t: k.dice_loss(x, t, average='macro'),
+                             tversky=lambda x,t: k.tversky_loss(x, t, alpha=0.5, beta=0.5),
+                             lovasz=lambda x,t: k.lovasz_softmax_loss(x, t))
+    s = _try(lambda: __import__('segmentation_models_pytorch.losses', fromlist=['x']))
+    if s: P['smp'] = dict(dice=s.DiceLoss('multiclass', smooth=1.), jaccard=s.JaccardLoss('multiclass', smooth=1.),
+                          tversky=s.TverskyLoss('multiclass', smooth=1., alpha=0.5, beta=0.5), lovasz=s.LovaszLoss('multiclass'),
+                          dice_binary=s.DiceLoss('binary', smooth=1.), binary_focal=s.FocalLoss('binary', alpha=0.25, gamma=2.))
+    m = _try(lambda: __import__('monai.losses', fromlist=['x']))
+    if m:
+        md = m.DiceLoss(to_onehot_y=True, softmax=True, batch=True, smooth_nr=1., smooth_dr=1.)
+        mj = m.DiceLoss(to_onehot_y=True, softmax=True, batch=True, jaccard=True, smooth_nr=1., smooth_dr=1.)
+        mt = m.TverskyLoss(to_onehot_y=True, softmax=True, batch=True, alpha=0.5, beta=0.5, smooth_nr=1., smooth_dr=1.)
+        mb = m.DiceLoss(sigmoid=True, batch=True, smooth_nr=1., smooth_dr=1.)
+        mf = m.FocalLoss(to_onehot_y=True, use_softmax=True, gamma=2.)
+        P['monai'] = dict(dice=lambda x,t: md(x, t.unsqueeze(1)), jaccard=lambda x,t: mj(x, t.unsqueeze(1)), tversky=lambda x,t: mt(x, t.unsqueeze(1)),
+                          dice_binary=mb, focal=lambda x,t: mf(x, t.unsqueeze(1)))
+    tl = _try(lambda: __import__('timm.loss', fromlist=['x']))
+    if tl:
+        tls,tasl,tpoly = tl.LabelSmoothingCrossEntropy(0.1),tl.AsymmetricLossMultiLabel(gamma_neg=4, gamma_pos=1, clip=0.05),_try(lambda: tl.PolyCrossEntropy(epsilon=1.))
+        P['timm'] = dict(ls=tls, asl=tasl, **({'poly': tpoly} if tpoly else {}))
+    return P
+
+FLOORS = {'softmax': lambda x,t: F.cross_entropy(x, t), 'sigmoid': lambda x,t: F.binary_cross_entropy_with_logits(x, t),
+          'mse': lambda x,t: F.mse_loss(x, t), 'huber': lambda x,t: F.huber_loss(x, t)}
+
+# --- the cases: (name, ours, data maker, family, shapes) -----------------------------------------------------------------
+def cls_data(n, c, dev):  return lambda: (torch.randn(n, c, device=dev)*2, torch.randint(0, c, (n,), device=dev))
+def ml_data(n, c, dev):   return lambda: (torch.randn(n, c, device=dev)*2, (torch.rand(n, c, device=dev)>0.7).float())
+def seg_data(s, dev):     return lambda: (torch.randn(*s, device=dev), torch.randint(0, s[1], (s[0],)+s[2:], device=dev))
+def segb_data(s, dev):    return lambda: (torch.randn(*s, device=dev), (torch.rand((s[0],)+s[2:], device=dev)>0.5).float())
+def reg_data(n, dev):     return lambda: (torch.randn(n, device=dev), torch.randn(n, device=dev))
+
+def cases(quick, dev):
+    cls = [(4096, 37), (256, 1000)] + ([(8*64, 32000)] if quick else [(8*512, 32000)])
+    seg = (2, 21, 128, 128) if quick else (8, 21, 256, 256)
+    segb = (4, 1, 128, 128) if quick else (16, 1, 256, 256)
+    reg = 100_000 if quick else 1_000_000
+    C = []
+    for n,c in cls:
+        sh = f"({n}, {c})"
+        C += [('ce', CrossEntropyLossFlat(), cls_data(n, c, dev), 'softmax', sh),
+              ('focal', FocalLossFlat(gamma=2.), cls_data(n, c, dev), 'softmax', sh),
+              ('ls', LabelSmoothingCrossEntropyFlat(eps=0.1), cls_data(n, c, dev), 'softmax', sh),
+              ('poly', PolyLossFlat(epsilon=1.), cls_data(n, c, dev), 'softmax', sh)]
+    C += [('bce', BCEWithLogitsLossFlat(), ml_data(4096, 37, dev), 'sigmoid', '(4096, 37)'),
+          ('binary_focal', BinaryFocalLossFlat(), ml_data(4096, 37, dev), 'sigmoid', '(4096, 37)'),
+          ('asl', AsymmetricLossFlat(), ml_data(4096, 37, dev), 'sigmoid', '(4096, 37)')]
+    sh = str(seg)
+    C += [('dice', DiceLossFlat(), seg_data(seg, dev), None, sh), ('jaccard', JaccardLossFlat(), seg_data(seg, dev), None, sh),
+          ('tversky', TverskyLossFlat(), seg_data(seg, dev), None, sh), ('lovasz', LovaszSoftmaxLossFlat(), seg_data(seg, dev), None, sh)]
+    C += [('dice_binary', DiceLossFlat(mode='binary'), segb_data(segb, dev), None, str(segb)),
+          ('binary_focal', BinaryFocalLossFlat(), segb_data(segb, dev), 'sigmoid', str(segb))]
+    C += [('mse', MSELossFlat(), reg_data(reg, dev), 'mse', f"({reg},)"), ('huber', HuberLossFlat(), reg_data(reg, dev), 'huber', f"({reg},)")]
+    return C
+
+def _adapt(name, f, x, t):
+    "Peers' input conventions: smp's binary focal and dice, and MONAI, want a channel axis on a binary target"
+    if name in ('dice_binary','binary_focal') and x.ndim==4: return lambda: f(x, t.unsqueeze(1))
+    return lambda: f(x, t)
+
+def fwd_bwd(fn, x):
+    def step():
+        x.grad = None
+        fn().backward()
+    return step
+
+def time_it(step, min_time):
+    step() # warm-up
+    return benchmark.Timer(stmt='step()', globals={'step': step}).blocked_autorange(min_run_time=min_time).median
+
+def peak_mem(step, x, dev):
+    "Peak bytes allocated during `step` beyond what was live before it"
+    x.grad = None # freed before measuring, so that the step frees nothing allocated outside the window
+    if dev=='cuda':
+        torch.cuda.synchronize(); torch.cuda.reset_peak_memory_stats(); base = torch.cuda.memory_allocated()
+        step(); torch.cuda.synchronize(); return torch.cuda.max_memory_allocated()-base
+    from torch.profiler import profile, ProfilerActivity
+    with profile(activities=[ProfilerActivity.CPU], profile_memory=True) as p: step()
+    # every op's own allocations and frees (`[memory]` events are frees outside any op), in time order
+    ev = sorted((e for e in p.events() if e.self_cpu_memory_usage), key=lambda e: e.time_range.start)
+    cur = peak = 0
+    for e in ev: cur += e.self_cpu_memory_usage; peak = max(peak, cur)
+    return peak
+
+def fmt(r): return '—' if r is None else f"{r:.2f}"
+
+def profile_case(name, shape, dev='cpu', rows=12):
+    "Profile one loss against the floor: the operator table shows where the time goes"
+    from torch.profiler import profile, ProfilerActivity
+    ours = dict((c[0], c) for c in cases(False, dev) if c[4]==shape)[name]
+    x,t = ours[2](); x.requires_grad_()
+    out = []
+    for lbl,f in (('ours', ours[1]), ('floor', FLOORS[ours[3]])):
+        step = fwd_bwd(lambda: f(x, t), x)
+        for _ in range(5): step()
+        with profile(activities=[ProfilerActivity.CPU]) as p:
+            for _ in range(20): step()
+        out.append(f"## {lbl}: {name} {shape}, 20 forward+backward passes\n" + p.key_averages().table(sort_by='self_cpu_time_total', row_limit=rows))
+    return '\n'.join(out)
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument('--quick', action='store_true', help="smaller shapes and shorter timing: a smoke test in under 3 minutes")
+    ap.add_argument('--rounds', type=int, default=None, help="interleaved timing rounds, best kept (default 1 quick, 2 full)")
+    ap.add_argument('--device', default='cuda' if torch.cuda.is_available() else 'cpu')
+    ap.add_argument('--out', default=None, help="markdown table to write (default: benchmarks/results[_quick][_cuda].md)")
+    ap.add_argument('--profile', default=None, metavar='LOSS', help="print the operator profile of LOSS (e.g. focal) against the floor at (4096, 37), and stop")
+    a = ap.parse_args(argv)
+    if a.profile: print(profile_case(a.profile, '(4096, 37)', a.device)); return
+    dev,min_time = a.device,(0.1 if a.quick else 0.3)
+    a.rounds = a.rounds or (1 if a.quick else 2)
+    torch.manual_seed(0)
+    P = peers()
+    rows,t0 = [],time.time()
+    for name,ours,data,family,shape in cases(a.quick, dev):
+        x,t = data(); x.requires_grad_()
+        others = {lib: fs[name] for lib,fs in P.items() if name in fs}
+        if name=='binary_focal' and x.ndim==2: others.pop('smp', None) # smp's binary mode flattens to one class
+        if family: others['floor'] = FLOORS[family]
+        steps = {'ours': fwd_bwd(_adapt('ours', ours, x, t), x)}
+        steps.update({lib: fwd_bwd(_adapt(name if lib!='floor' else 'dice_binary', f, x, t), x) for lib,f in others.items()}) # the floor's BCE wants the channel axis too
+        # interleaved rounds, best of each: drift in machine load hits every implementation alike
+        tm,mem = {k: math.inf for k in steps},{}
+        for _ in range(a.rounds):
+            for k,st in list(steps.items()):
+                try: tm[k] = min(tm[k], time_it(st, min_time))
+                except Exception as e:
+                    print(f"  {name} {shape} vs {k}: failed ({type(e).__name__}: {str(e)[:80]})", file=sys.stderr); steps.pop(k); tm[k] = None
+        for k,st in steps.items(): mem[k] = peak_mem(st, x, dev)
+        for k in others:
+            ok = tm.get(k) is not None
+            rows.append(dict(loss=name, shape=shape, vs=k, time=tm['ours']/tm[k] if ok else None, mem=mem['ours']/max(mem[k], 1) if ok else None, ms=tm['ours']*1e3))
+        print(f"{name:13s} {shape:22s} ours {tm['ours']*1e3:8.2f} ms  " + '  '.join(f"{r['vs']}: {fmt(r['time'])}x/{fmt(r['mem'])}m" for r in rows if r['loss']==name and r['shape']==shape), flush=True)
+    dev_name = torch.cuda.get_device_name() if dev=='cuda' else f"CPU ({platform.processor() or platform.machine()}, {torch.get_num_threads()} threads)"
+    lines = [f"Ratios ours / theirs for forward+backward (time, and peak memory allocated during it); below 1 is better for us. "
+             f"{'Quick mode (smaller shapes). ' if a.quick else ''}Device: {dev_name}; torch {torch.__version__}. '—': the library has no such loss or it failed on this input.", '',
+             '| loss | shape | ours (ms) | vs | time ratio | memory ratio |', '|---|---|---|---|---|---|']
+    lines += [f"| {r['loss']} | {r['shape']} | {r['ms']:.2f} | {r['vs']} | {fmt(r['time'])} | {fmt(r['mem'])} |" for r in rows]
+    out = Path(a.out or Path(__file__).parent/f"results{'_quick' if a.quick else ''}{'_cuda' if dev=='cuda' else ''}.md")
+    out.write_text('\n'.join(lines)+'\n')
+    print(f"\nwrote {out} ({len(rows)} comparisons in {time.time()-t0:.0f} s)")
+    return rows
+
+if __name__=='__main__': main()
