@@ -53,7 +53,7 @@ def test_module_arch_and_factories():
     m = small_cnn(n_out=10); w0 = m[1][-1].weight.clone()
     r = compare_losses(dls, m, get_losses('ce,cb_focal'), show_progress=False)
     assert torch.equal(m[1][-1].weight, w0)
-    lf = named_losses['cb_focal']()(dls)
+    lf = named_losses['cb_focal']().from_dls(dls)
     eq(lf.weight.shape, (10,)); assert abs(lf.weight.sum().item()-10)<1e-4 # class-balanced weights sum to the number of classes
     eq(list(r.results.run), ['ce','cb_focal'])
 
