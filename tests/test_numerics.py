@@ -26,3 +26,14 @@ def test_largest_float16_finite(case, sign):
     if case.kind=='gauss': pytest.skip("GaussianNLL's gradient (mu-y)/var overflows float16 far below this; documented in 01_regression")
     assert torch.isfinite(loss), f"{case.id}: loss {loss} at {sign} float16 max"
     assert torch.isfinite(x.grad.float()).all(), f"{case.id}: non-finite gradient at {sign} float16 max"
+
+@pytest.mark.parametrize('sign', ['pos','neg','mixed'])
+def test_largest_bfloat16_finite(case, sign):
+    "The largest finite bfloat16 logits (±3.39e38) give finite losses and gradients; half input is clamped to ±`HALF_CLAMP` on its way to float32"
+    x,t = case.data(16, torch.float32, gen(0))
+    m = torch.finfo(torch.bfloat16).max
+    x = {'pos': torch.full_like(x, m), 'neg': torch.full_like(x, -m), 'mixed': x.sign()*m}[sign].bfloat16().requires_grad_()
+    loss = case.make()(x, t)
+    loss.backward()
+    assert torch.isfinite(loss), f"{case.id}: loss {loss} at {sign} bfloat16 max"
+    assert torch.isfinite(x.grad.float()).all(), f"{case.id}: non-finite gradient at {sign} bfloat16 max"
