@@ -6,6 +6,10 @@ import os, socket, pytest, torch, torch.distributed as dist, torch.multiprocessi
 def _free_port():
     with socket.socket() as s: s.bind(('127.0.0.1', 0)); return s.getsockname()[1]
 
+def _teardown():
+    "Wait for every rank before tearing gloo down: a rank that destroys its group while another still talks aborts with SIGABRT ('terminate called without an active exception', seen once in CI)"
+    dist.barrier(); dist.destroy_process_group()
+
 def _worker(rank, world, port, fname, q):
     os.environ.update(MASTER_ADDR='127.0.0.1', MASTER_PORT=str(port), WORLD_SIZE=str(world), RANK=str(rank))
     dist.init_process_group('gloo', rank=rank, world_size=world)
@@ -19,7 +23,7 @@ def _worker(rank, world, port, fname, q):
                                     _vals=[torch.tensor(float((rank+1)*(i+1)))], _comps=[], _stash=None))
         cb._flush()
         q.put((rank, cb.df.loss.tolist()))
-    finally: dist.destroy_process_group()
+    finally: _teardown()
 
 def test_logger_gathers_over_ranks_and_rank0_writes(tmp_path):
     world,q = 2,mp.get_context('spawn').SimpleQueue()
@@ -47,7 +51,7 @@ def _ddp_worker(rank, world, port, q):
             xb,tb = xb[rank::world],tb[rank::world] # this rank's shard of the global batch
             opt.zero_grad(); lf(ddp(xb), tb).backward(); opt.step()
         if rank==0: q.put([p.detach().tolist() for p in model.parameters()]) # lists: tensors would be shared through a socket that dies with this process
-    finally: dist.destroy_process_group()
+    finally: _teardown()
 
 def _ddp_data():
     from fastai_losses.all import FocalLossFlat
