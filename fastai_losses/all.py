@@ -7,3 +7,7 @@ from .segmentation import *
 from .distribution import *
 from .embedding import *
 from .callback import *
+# Every name that fastai's star imports also define keeps fastai's meaning (its positional order, defaults, `activation`/
+# `decodes`). fastai's `DiceLoss(axis=1, smooth=1e-6, reduction='sum')` scores each image and class and sums them; ours
+# (`fastai_losses.segmentation.DiceLoss`) is another loss, so it stays out of here. Use `DiceLossFlat`.
+del DiceLoss

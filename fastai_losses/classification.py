@@ -75,8 +75,9 @@ def focal_loss(
     inp:Tensor, # Logits (N, C) or (N, C, d1, ...)
     targ:Tensor, # Class indices (N,) or (N, d1, ...)
     gamma:float=2., # Focusing parameter; 0 gives cross-entropy
-    alpha:Tensor|None=None, # Per-class balancing factor α_t (C,), applied without renormalising the mean
     weight:Tensor|None=None, # Per-class weight (C,), as in `F.cross_entropy`: the mean divides by the kept targets' summed weight
+    *,
+    alpha:Tensor|None=None, # Per-class balancing factor α_t (C,), applied without renormalising the mean
     ignore_index:int=-100, # Target value to leave out
     label_smoothing:float=0., # As in `F.cross_entropy`
     reduction:str='mean',
@@ -101,15 +102,16 @@ def focal_loss(
     return reduce_loss(loss, reduction, w_t.sum()) # torch's denominator: the kept targets' summed weight (their count unweighted)
 
 class FocalLoss(nn.Module):
-    "Module form of `focal_loss`; `alpha` and `weight` are buffers"
+    "Module form of `focal_loss`; `alpha` and `weight` are buffers. fastai's positional order (`gamma`, `weight`, `reduction`), the rest keyword-only"
     y_int = True
-    def __init__(self, gamma:float=2., alpha=None, weight=None, ignore_index:int=-100, label_smoothing:float=0., reduction:str='mean'):
+    def __init__(self, gamma:float=2., weight=None, reduction:str='mean', *, alpha=None, ignore_index:int=-100, label_smoothing:float=0.):
         super().__init__(); store_attr('gamma,ignore_index,label_smoothing,reduction')
         if alpha is not None and as_buffer(alpha).ndim==0:
             raise TypeError("FocalLoss: alpha is a single number, which rescales every class alike (kornia#875); pass one value per class, or use `weight`")
         self.register_buffer('alpha', as_buffer(alpha)); self.register_buffer('weight', as_buffer(weight))
     def extra_repr(self): return f"gamma={self.gamma}, ignore_index={self.ignore_index}, label_smoothing={self.label_smoothing}"
-    def forward(self, inp, targ): return focal_loss(inp, targ, self.gamma, self.alpha, self.weight, self.ignore_index, self.label_smoothing, self.reduction)
+    def forward(self, inp, targ):
+        return focal_loss(inp, targ, self.gamma, self.weight, alpha=self.alpha, ignore_index=self.ignore_index, label_smoothing=self.label_smoothing, reduction=self.reduction)
 
 @delegates(FocalLoss)
 class FocalLossFlat(_ClassFlat):
@@ -122,9 +124,13 @@ def label_smoothing_cross_entropy(inp:Tensor, targ:Tensor, eps:float=0.1, weight
     return cross_entropy(inp, targ, weight, ignore_index, eps, reduction)
 
 class LabelSmoothingCrossEntropy(CrossEntropyLoss):
-    "Module form of `label_smoothing_cross_entropy`"
-    def __init__(self, eps:float=0.1, weight=None, ignore_index:int=-100, reduction:str='mean'):
+    "Module form of `label_smoothing_cross_entropy`, with fastai's positional order (`eps`, `weight`, `reduction`) and `activation`/`decodes`"
+    def __init__(self, eps:float=0.1, weight=None, reduction:str='mean', *, ignore_index:int=-100):
         super().__init__(weight=as_buffer(weight), ignore_index=ignore_index, reduction=reduction, label_smoothing=eps)
+    # fastai's module has them, so `Learner(loss_func=LabelSmoothingCrossEntropy())` returns probabilities from `get_preds`;
+    # the class axis is 1, as in `forward` (fastai's softmax runs over -1, the same axis for (N,C) input)
+    def activation(self, x:Tensor)->Tensor: return F.softmax(x, dim=1)
+    def decodes(self, x:Tensor)->Tensor: return x.argmax(dim=1)
     @property
     def eps(self): return self.label_smoothing
     @eps.setter
@@ -175,6 +181,7 @@ class NLLLoss(nn.NLLLoss):
 @delegates(nn.NLLLoss)
 class NLLLossFlat(_ClassFlat):
     "Same as `nn.NLLLoss` on log-probabilities, but flattens input and target; `activation` is `exp`"
+    softmax = False # log-probabilities in, so a single class is not constant
     def __init__(self, *args, axis:int=-1, **kwargs): super().__init__(NLLLoss, *args, axis=axis, **kwargs)
     def activation(self, x:Tensor)->Tensor: return x.exp()
 

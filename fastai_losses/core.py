@@ -13,8 +13,8 @@ from fastai.losses import BaseLoss
 
 # %% auto #0
 __all__ = ['reductions', 'BF16_CLAMP', 'check_reduction', 'reduce_loss', 'to_float32', 'focusing', 'as_buffer', 'check_input',
-           'check_item_targets', 'check_same_targets', 'check_devices', 'FlatLoss', 'SoftmaxDecodes', 'SigmoidDecodes',
-           'CombinedLoss']
+           'check_item_targets', 'check_same_targets', 'check_devices', 'check_softmax_classes', 'FlatLoss',
+           'SoftmaxDecodes', 'SigmoidDecodes', 'CombinedLoss']
 
 # %% ../nbs/00_core.ipynb #dafe1aab
 reductions = ('mean','sum','none')
@@ -95,7 +95,7 @@ def check_item_targets(
     n = inp.numel()//n_cls
     if tshape not in (exp, exp[:ax]+(1,)+exp[ax:]):
         if targ.numel()!=n:
-            hint = ' (a one-hot or soft target? pass class indices, or use a soft-target loss)' if integer and tshape==_shape(inp) else ''
+            hint = ' (a one-hot or soft target? pass class indices, or use a soft-target loss)' if integer and targ.numel()==inp.numel() else ''
             raise ValueError(f"{name}: input {_shape(inp)} holds {n} items but target {tshape} holds {targ.numel()} {what}; expected target {exp}{hint}")
         if ax!=inp.ndim-1: raise ValueError(f"{name}: target {tshape} does not line up with input {_shape(inp)} along class axis {axis}; expected target {exp}")
     if n_out is not None and n_cls!=n_out: raise ValueError(f"{name}: input {_shape(inp)} has {n_cls} outputs along axis {axis}; expected {n_out}")
@@ -109,12 +109,19 @@ def check_same_targets(name:str, inp:Tensor, targ:Tensor, axis:int=-1):
     if axis not in (-1, inp.ndim-1) and _shape(targ)!=_shape(inp):
         raise ValueError(f"{name}: target {_shape(targ)} does not line up with input {_shape(inp)} along axis {axis}; expected the same shape")
 
-def check_devices(name:str, inp:Tensor, mod):
-    "Check that every buffer of `mod` (`weight`, `pos_weight`, ...) is on `inp`'s device"
+def check_devices(name:str, inp:Tensor, mod=None, targ:Tensor|None=None):
+    "Check that `targ` and every buffer of `mod` (`weight`, `pos_weight`, ...) are on `inp`'s device"
+    if isinstance(targ, Tensor) and targ.device!=inp.device:
+        raise ValueError(f"{name}: target is on {targ.device} but input is on {inp.device}; expected both on one device (a fastai DataLoader puts them there)")
     if not isinstance(mod, nn.Module): return
     for k,b in mod.named_buffers():
         if b.device!=inp.device:
             raise ValueError(f"{name}: {k} is on {b.device} but input is on {inp.device}; move the loss with `.to({str(inp.device)!r})` (a fastai Learner does this)")
+
+def check_softmax_classes(name:str, inp:Tensor, axis:int, fix:str="a sigmoid loss such as `BCEWithLogitsLossFlat`"):
+    "Refuse a softmax over one class along `axis`: it is constantly 1, so the loss is constant and has no gradient"
+    if inp.shape[axis]==1:
+        raise ValueError(f"{name}: input {_shape(inp)} has 1 class along axis {axis}; a softmax over one class is constant (loss 0, no gradient): use {fix} for a single logit")
 
 # %% ../nbs/00_core.ipynb #acf3aab2
 class FlatLoss(BaseLoss):
@@ -122,6 +129,7 @@ class FlatLoss(BaseLoss):
     targ_kind = 'same' # 'index' (class indices), 'value' (one real target per item) or 'same' (one target per value)
     check_values = False # Opt-in checks that read values (NaN/inf input, class index range); they sync the device
     n_out = None # Required size of the input along `axis`, if any
+    softmax = False # The loss takes a softmax along `axis`, so one class there is refused
 
     def __init__(self, loss_cls, *args, axis:int=-1, flatten:bool=True, floatify:bool=False, is_2d:bool=True, **kwargs):
         super().__init__(loss_cls, *args, axis=axis, flatten=flatten, floatify=floatify, is_2d=is_2d, **kwargs)
@@ -143,12 +151,10 @@ class FlatLoss(BaseLoss):
         return f"{type(self).__name__}({ex + ', ' if ex else ''}axis={self.axis}, reduction={self.reduction!r})"
 
     def _contiguous(self, x):
+        "`x` as a plain `Tensor`; `__call__` moves the class axis, in the input alone"
         # `BaseLoss` casts with `TensorBase(x)`, which turns float64 into float32 (no float64 gradcheck) and keeps
         # `__torch_function__` overhead; a plain `Tensor` view avoids both, and mixed fastai subclasses (fastai#3552) too
-        # Each view is an autograd node that costs microseconds forward and backward, so skip the ones that change nothing
-        if not isinstance(x, Tensor): return x
-        if type(x) is not Tensor: x = x.as_subclass(Tensor)
-        return x if x.ndim<2 or self.axis%x.ndim==x.ndim-1 else x.transpose(self.axis,-1).contiguous()
+        return x.as_subclass(Tensor) if isinstance(x, Tensor) and type(x) is not Tensor else x
 
     def kind_of(self, inp:Tensor, targ:Tensor)->str:
         "The target kind of `targ` for `inp`: `targ_kind`, unless a loss takes more than one"
@@ -160,7 +166,8 @@ class FlatLoss(BaseLoss):
         kind = self.kind_of(inp, targ)
         if kind=='same': check_same_targets(nm, inp, targ, self.axis)
         else: check_item_targets(nm, inp, targ, self.axis, integer=kind=='index', n_out=self.n_out)
-        check_devices(nm, inp, self.func)
+        if self.softmax: check_softmax_classes(nm, inp, self.axis)
+        check_devices(nm, inp, self.func, targ)
         check_reduction(self.reduction)
         if self.check_values:
             if not torch.isfinite(inp).all(): raise ValueError(f"{nm}: input holds NaN or inf")
@@ -171,12 +178,20 @@ class FlatLoss(BaseLoss):
 
     def __call__(self, inp:Tensor, targ:Tensor, **kwargs)->Tensor:
         self.check(inp, targ)
+        kind = self.kind_of(inp, targ)
         inp,targ = map(self._contiguous, (to_float32(inp),targ))
         if self.floatify and not targ.is_floating_point(): targ = targ.float()
         if not (targ.is_floating_point() or targ.dtype in (torch.long, torch.bool)): targ = targ.long()
+        ax = self.axis%inp.ndim
+        if inp.ndim>1 and ax!=inp.ndim-1:
+            # `BaseLoss` transposes `axis` with the last axis in the target too, which scrambles an (N,D,H,W) mask for an
+            # (N,C,D,H,W) input. A target with one value per item has no class axis: move it in the input alone
+            if kind!='same': inp = inp.movedim(ax, -1)
+            elif self.is_2d: inp,targ = inp.movedim(ax, -1),targ.movedim(ax, -1) # one value per input value, class axis kept
+        if kind!='same' and targ.ndim==inp.ndim and targ.ndim>1: targ = targ.squeeze(ax) # (N,1,d1,...) masks
         if self.flatten:
             # `BaseLoss` flattens the target to 1-D; a per-value target with a kept class axis (BCE with per-class `pos_weight`) stays 2-D
-            two_d = self.is_2d and self.kind_of(inp, targ)=='same'
+            two_d = self.is_2d and kind=='same'
             if self.is_2d: inp = inp if inp.ndim==2 else inp.reshape(-1, inp.shape[-1])
             else: inp = inp if inp.ndim==1 else inp.reshape(-1)
             if two_d: targ = targ if targ.ndim==2 else targ.reshape(-1, targ.shape[-1])
@@ -186,6 +201,7 @@ class FlatLoss(BaseLoss):
 # %% ../nbs/00_core.ipynb #3c1166e7
 class SoftmaxDecodes:
     "Mixin: softmax `activation` and argmax `decodes` along `axis`"
+    softmax = True
     def activation(self, x:Tensor)->Tensor: return F.softmax(x, dim=self.axis)
     def decodes(self, x:Tensor)->Tensor: return x.argmax(dim=self.axis)
 

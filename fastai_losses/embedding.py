@@ -6,7 +6,7 @@ Docs: https://fastai-losses.github.io/fastai_losses/embedding.html.md"""
 
 # %% ../nbs/06_embedding.ipynb #b95244b2
 from __future__ import annotations
-import torch, torch.nn as nn, torch.nn.functional as F
+import warnings, torch, torch.nn as nn, torch.nn.functional as F
 from torch import Tensor
 from fastcore.basics import store_attr
 from fastcore.meta import delegates
@@ -60,7 +60,18 @@ class TripletLoss(nn.Module):
         if mining not in ('batch_hard','batch_all'): raise ValueError(f"mining={mining!r}; expected 'batch_hard' or 'batch_all'")
         store_attr()
     def extra_repr(self): return f"margin={self.margin}, mining={self.mining!r}"
-    def forward(self, inp, targ): return triplet_loss(inp, targ, self.margin, self.mining, self.reduction)
+    def forward(self, inp, targ):
+        if not getattr(self, '_warned', False) and not torch.compiler.is_compiling(): self._warned = _warn_no_triplet(targ)
+        return triplet_loss(inp, targ, self.margin, self.mining, self.reduction)
+
+def _warn_no_triplet(targ:Tensor)->bool:
+    "Warn, and return `True`, when no anchor in `targ` has both a positive and a negative: the loss is then 0 with no gradient"
+    # reads the labels (one device sync per batch until it has warned once); silence is worse (pytorch-metric-learning#744)
+    pos,neg = _masks(targ)
+    if bool((pos.any(1)&neg.any(1)).any()): return False
+    warnings.warn(f"TripletLoss: no item in this batch of {len(targ)} has both another item of its class and one of another class, so the loss is 0 "
+                  "and nothing is learned; batches need two or more items of a class and two or more classes (sample P classes × K items per batch)", stacklevel=3)
+    return True
 
 # %% ../nbs/06_embedding.ipynb #f070c90c
 def contrastive_loss(
@@ -94,6 +105,7 @@ class RowFlat(FlatLoss):
         check_input(nm, inp)
         if not isinstance(targ, Tensor): raise TypeError(f"{nm}: target is a {type(targ).__name__}; expected a tensor")
         self.check_rows(nm, inp, targ)
+        check_devices(nm, inp, self.func, targ)
         if _shape(targ)!=(inp.shape[0],): raise ValueError(f"{nm}: input {_shape(inp)} holds {inp.shape[0]} {self.rows} but target {_shape(targ)} holds {targ.numel()} {self.targs}; expected target ({inp.shape[0]},)")
         check_reduction(self.reduction)
         if self.check_values and not torch.isfinite(inp).all(): raise ValueError(f"{nm}: input holds NaN or inf")

@@ -40,6 +40,9 @@ class BCEWithLogitsLossFlat(OneHotTargets, SigmoidDecodes, FlatLoss):
         weight=None, # Per-class (or per-value) rescaling, broadcast along the last axis after flattening
         pos_weight=None, # Weight of positive examples, one per class along `axis`
         **kwargs):
+        if args: # fastai passes positional arguments on to `nn.BCEWithLogitsLoss`, whose first is `weight`
+            if weight is not None: raise TypeError("BCEWithLogitsLossFlat: weight given both by position and by keyword")
+            weight,*args = args
         weight,pos_weight = as_buffer(weight),as_buffer(pos_weight)
         per_cls = any(o is not None and o.numel()>1 for o in (weight,pos_weight))
         super().__init__(nn.BCEWithLogitsLoss, *args, axis=axis, floatify=floatify, is_2d=per_cls, weight=weight, pos_weight=pos_weight, **kwargs)

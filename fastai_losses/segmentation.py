@@ -14,8 +14,8 @@ from .core import *
 from .core import _shape
 
 # %% auto #0
-__all__ = ['seg_modes', 'soft_overlap_sums', 'dice_loss', 'DiceLoss', 'SegFlat', 'DiceLossFlat', 'tversky_loss', 'jaccard_loss',
-           'JaccardLoss', 'TverskyLoss', 'FocalTverskyLoss', 'JaccardLossFlat', 'TverskyLossFlat',
+__all__ = ['seg_modes', 'soft_overlap_sums', 'check_smooth', 'dice_loss', 'DiceLoss', 'SegFlat', 'DiceLossFlat', 'tversky_loss',
+           'jaccard_loss', 'JaccardLoss', 'TverskyLoss', 'FocalTverskyLoss', 'JaccardLossFlat', 'TverskyLossFlat',
            'FocalTverskyLossFlat', 'lovasz_softmax_loss', 'LovaszSoftmaxLoss', 'LovaszSoftmaxLossFlat']
 
 # %% ../nbs/04_segmentation.ipynb #1c745dfb
@@ -41,7 +41,7 @@ def soft_overlap_sums(
     targ:Tensor, # Integer mask (N,d1,...) ('multiclass'), or 0/1 masks shaped like `inp`
     mode:str='multiclass', # 'multiclass', 'binary' or 'multilabel'
     ignore_index:int|None=None, # Target value whose pixels are left out
-    square_in_union:bool=False, # Sum p² instead of p in the prediction's sum
+    square_in_union:bool=False, # Sum p² and t² instead of p and t
 )->tuple:
     "Per image and class (N,C) float32 sums: intersection $I$, prediction $P$ and target $T$"
     p,t,keep = _seg_probs(inp, targ, mode, ignore_index)
@@ -54,7 +54,11 @@ def soft_overlap_sums(
         else: I,T = _bin(P, t, pt*keep),_bin(P, t, keep.to(p.dtype))
     else:
         tk = t if keep is None else t*keep
-        I,T = (pk*tk).sum(2),tk.sum(2)
+        # Soft masks (MONAI#8094, fixed in its PR#8138): with I=Σp·t the score 2I/(P+T) is not largest at p=t for a target
+        # of 0.5. I=Σmin(p,t) with the plain sums, and I=Σp·t with the squared ones (then 1-Dice = Σ(p-t)²/(Σp²+Σt²)),
+        # have their optimum at p=t, and equal the usual sums for a 0/1 mask
+        I = (pk*tk if square_in_union else torch.minimum(pk, tk)).sum(2)
+        T = (tk*tk if square_in_union else tk).sum(2)
     return I,P,T
 
 def _bin(like:Tensor, t:Tensor, v:Tensor)->Tensor:
@@ -63,19 +67,21 @@ def _bin(like:Tensor, t:Tensor, v:Tensor)->Tensor:
     return torch.zeros(n, c, dtype=v.dtype, device=v.device).scatter_add_(1, t, v.squeeze(1))
 
 # %% ../nbs/04_segmentation.ipynb #95edd25d
-def _overlap_loss(I:Tensor, P:Tensor, T:Tensor, score:str, smooth:float, alpha:float, beta:float, gamma:float,
-                  per_image:bool, weight:Tensor|None, reduction:str)->Tensor:
+def check_smooth(smooth:float):
+    "Refuse `smooth`<=0: it makes an empty class's score 0/0, and the loss jump as the class's predicted mass leaves 0"
+    if not smooth>0: raise ValueError(f"smooth={smooth}; expected smooth > 0 (use a small value such as 1e-5 for the unsmoothed score): with 0, an empty class's score is 0/0")
+
+def _overlap_loss(I:Tensor, P:Tensor, T:Tensor, *, score:str, smooth:float, alpha:float=0.5, beta:float=0.5, gamma:float=1.,
+                  per_image:bool=False, weight:Tensor|None=None, reduction:str='mean')->Tensor:
     "Reduce the per-image sums (N,C) to the overlap loss: per image (N,) for 'none', else the batch (or mean image) loss"
-    check_reduction(reduction)
+    check_reduction(reduction); check_smooth(smooth)
     def score_fn(I, P, T):
-        if score=='dice': num,den = 2*I+smooth,P+T+smooth
-        else: num,den = I+smooth,I+alpha*(P-I)+beta*(T-I)+smooth # Tversky; Jaccard is α=β=1
-        # a class absent from the target and predicted absent (less than half a pixel of probability) is a perfect
-        # score, whatever `smooth` is: soft predictions are never exactly 0, so (0+s)/(P+s) alone would not give it
-        ok = ~(den<=0)&~((T==0)&(P<0.5)) # written with negations so that NaN input gives a NaN loss
-        s = torch.where(ok, num/torch.where(ok, den, 1), 1.)
+        # `smooth` in numerator and denominator alone decides empty classes: a class absent from the target scores
+        # s/(P+s), 1 when predicted absent and falling smoothly as its predicted mass P grows (continuous in the input)
+        if score=='dice': s = (2*I+smooth)/(P+T+smooth)
+        else: s = (I+smooth)/(I+alpha*(P-I)+beta*(T-I)+smooth) # Tversky; Jaccard is α=β=1
         l = 1-s
-        return l.clamp_min(1e-30).pow(gamma) if gamma!=1 else l # clamp: (1-TI)^γ stays differentiable at TI=1 for γ<1
+        return focusing(l, gamma) if gamma!=1 else l # (1-TI)^γ, differentiable at TI=1 for γ<1
     def class_mean(l):
         if weight is None: return l.mean(-1)
         w = weight.to(l.dtype)
@@ -90,7 +96,7 @@ def _overlap_loss(I:Tensor, P:Tensor, T:Tensor, score:str, smooth:float, alpha:f
 def dice_loss(
     inp:Tensor, # Logits (N,C,d1,...), or (N,1,d1,...) in 'binary' mode
     targ:Tensor, # Integer mask (N,d1,...) ('multiclass'), or 0/1 masks shaped like `inp`
-    smooth:float=1., # Added to numerator and denominator; makes an empty class predicted empty a perfect score
+    smooth:float=1., # Added to numerator and denominator (> 0); an empty class scores s/(P+s)
     ignore_index:int|None=None, # Target value whose pixels are left out
     square_in_union:bool=False, # Sum p² instead of p in the denominator (Milletari et al. 2016, eq. 1)
     mode:str='multiclass', # 'multiclass', 'binary' or 'multilabel'
@@ -100,7 +106,7 @@ def dice_loss(
 )->Tensor:
     "Soft Dice loss $1-\\frac{2I+s}{P+T+s}$ averaged over classes (Milletari et al. 2016, eq. 1)"
     I,P,T = soft_overlap_sums(inp, targ, mode, ignore_index, square_in_union)
-    return _overlap_loss(I, P, T, 'dice', smooth, 0, 0, 1, per_image, weight, reduction)
+    return _overlap_loss(I, P, T, score='dice', smooth=smooth, per_image=per_image, weight=weight, reduction=reduction)
 
 # %% ../nbs/04_segmentation.ipynb #2ed3c815
 class _SegLoss(nn.Module):
@@ -108,9 +114,14 @@ class _SegLoss(nn.Module):
     score,alpha,beta,gamma = 'dice',0.5,0.5,1.
     def __init__(self, smooth=1., ignore_index=None, square_in_union=False, mode='multiclass', per_image=False, weight=None, reduction='mean'):
         super().__init__()
-        if mode not in seg_modes: raise ValueError(f"mode={mode!r}; expected one of {seg_modes}")
+        nm = type(self).__name__
+        if mode not in seg_modes: raise ValueError(f"{nm}: mode={mode!r}; expected one of {seg_modes}")
+        check_smooth(smooth)
+        weight = as_buffer(weight)
+        if mode=='binary' and weight is not None and weight.numel()!=1:
+            raise ValueError(f"{nm}: weight has {weight.numel()} values but 'binary' mode has 1 class; expected 1 value, or mode='multiclass'/'multilabel'")
         store_attr('smooth,ignore_index,square_in_union,mode,per_image,reduction')
-        self.register_buffer('weight', as_buffer(weight))
+        self.register_buffer('weight', weight)
     @property
     def y_int(self): return self.mode=='multiclass'
     def extra_repr(self):
@@ -119,7 +130,8 @@ class _SegLoss(nn.Module):
         return f"mode={self.mode!r}, smooth={self.smooth}{ab}{g}, ignore_index={self.ignore_index}, per_image={self.per_image}"
     def forward(self, inp, targ):
         I,P,T = soft_overlap_sums(inp, targ, self.mode, self.ignore_index, self.square_in_union)
-        return _overlap_loss(I, P, T, self.score, self.smooth, self.alpha, self.beta, self.gamma, self.per_image, self.weight, self.reduction)
+        return _overlap_loss(I, P, T, score=self.score, smooth=self.smooth, alpha=self.alpha, beta=self.beta, gamma=self.gamma,
+                             per_image=self.per_image, weight=self.weight, reduction=self.reduction)
 
 class DiceLoss(_SegLoss):
     "Module form of `dice_loss`"
@@ -143,6 +155,7 @@ class SegFlat(FlatLoss):
         c = inp.shape[ax]
         rest = _shape(inp)[:ax]+_shape(inp)[ax+1:]
         if mode=='multiclass':
+            check_softmax_classes(nm, inp, self.axis, fix="mode='binary' (a sigmoid)")
             if targ.is_floating_point() or targ.dtype==torch.bool:
                 raise TypeError(f"{nm}: target dtype {targ.dtype}; 'multiclass' mode expects an integer mask of class indices")
             if _shape(targ) not in (rest, rest[:ax]+(1,)+rest[ax:]):
@@ -155,7 +168,7 @@ class SegFlat(FlatLoss):
                 raise ValueError(f"{nm}: input {_shape(inp)} needs a target {_shape(inp)}{' or '+str(rest) if mode=='binary' else ''} in {mode!r} mode, got {_shape(targ)}")
         w = getattr(self.func, 'weight', None)
         if w is not None and w.numel()!=c: raise ValueError(f"{nm}: weight has {w.numel()} values but the input has {c} classes; expected {c}")
-        check_devices(nm, inp, self.func)
+        check_devices(nm, inp, self.func, targ)
         check_reduction(self.reduction)
         if self.check_values and not torch.isfinite(inp).all(): raise ValueError(f"{nm}: input holds NaN or inf")
 
@@ -184,12 +197,12 @@ def tversky_loss(inp:Tensor, targ:Tensor, alpha:float=0.5, beta:float=0.5, gamma
                  mode:str='multiclass', per_image:bool=False, weight:Tensor|None=None, reduction:str='mean')->Tensor:
     "Tversky loss $(1-TI)^\\gamma$, $TI=\\frac{I+s}{I+\\alpha FP+\\beta FN+s}$ (Salehi et al. 2017, eq. 3; Abraham & Khan 2019, eq. 4 for $\\gamma$)"
     I,P,T = soft_overlap_sums(inp, targ, mode, ignore_index)
-    return _overlap_loss(I, P, T, 'tversky', smooth, alpha, beta, gamma, per_image, weight, reduction)
+    return _overlap_loss(I, P, T, score='tversky', smooth=smooth, alpha=alpha, beta=beta, gamma=gamma, per_image=per_image, weight=weight, reduction=reduction)
 
 def jaccard_loss(inp:Tensor, targ:Tensor, smooth:float=1., ignore_index:int|None=None, mode:str='multiclass',
                  per_image:bool=False, weight:Tensor|None=None, reduction:str='mean')->Tensor:
     "Soft Jaccard (IoU) loss $1-\\frac{I+s}{P+T-I+s}$ (Rahman & Wang 2016): Tversky with α=β=1"
-    return tversky_loss(inp, targ, 1., 1., 1., smooth, ignore_index, mode, per_image, weight, reduction)
+    return tversky_loss(inp, targ, alpha=1., beta=1., gamma=1., smooth=smooth, ignore_index=ignore_index, mode=mode, per_image=per_image, weight=weight, reduction=reduction)
 
 class JaccardLoss(_SegLoss):
     "Module form of `jaccard_loss`"
