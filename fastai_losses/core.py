@@ -56,8 +56,11 @@ def to_float32(x:Tensor)->Tensor:
     return _BF16ToFloat.apply(x) if x.dtype==torch.bfloat16 else x
 
 def focusing(f:Tensor, gamma:float)->Tensor:
-    "The focal modulating factor `f`**`gamma` (`f` = 1-p_t); the clamp keeps it differentiable at `f`=0 when `gamma`<1"
-    return (f.clamp_min(1e-30) if gamma<1 else f).pow(gamma)
+    "The focal modulating factor `f`**`gamma` (`f` = 1-p_t >= 0), exactly 0 at `f`=0 and with a finite gradient there when `gamma`<1"
+    if gamma>=1: return f.pow(gamma)
+    # d/df f^γ = γf^(γ-1) is infinite at f=0 for γ<1 (NaN once multiplied by 0): take the power of f clamped to the smallest
+    # normal float32, whose gradient is 0 at f=0, and keep the value there exactly 0 (NaN stays NaN)
+    return torch.where(f<=0, 0., f.clamp_min(torch.finfo(torch.float32).tiny).pow(gamma))
 
 def as_buffer(x)->Tensor|None:
     "`x` (a sequence, number or tensor) as a float tensor to register as a buffer, or `None`"
@@ -186,8 +189,10 @@ class FlatLoss(BaseLoss):
         if inp.ndim>1 and ax!=inp.ndim-1:
             # `BaseLoss` transposes `axis` with the last axis in the target too, which scrambles an (N,D,H,W) mask for an
             # (N,C,D,H,W) input. A target with one value per item has no class axis: move it in the input alone
-            if kind!='same': inp = inp.movedim(ax, -1)
-            elif self.is_2d: inp,targ = inp.movedim(ax, -1),targ.movedim(ax, -1) # one value per input value, class axis kept
+            # `contiguous`: `reshape` would copy anyway unless N=1, where it returns a strided view whose 'none' losses
+            # fastai's `GatherPredsCallback` cannot `view(bs,-1)`
+            if kind!='same': inp = inp.movedim(ax, -1).contiguous()
+            elif self.is_2d: inp,targ = inp.movedim(ax, -1).contiguous(),targ.movedim(ax, -1).contiguous() # class axis kept
         if kind!='same' and targ.ndim==inp.ndim and targ.ndim>1: targ = targ.squeeze(ax) # (N,1,d1,...) masks
         if self.flatten:
             # `BaseLoss` flattens the target to 1-D; a per-value target with a kept class axis (BCE with per-class `pos_weight`) stays 2-D

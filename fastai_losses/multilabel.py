@@ -9,7 +9,7 @@ from __future__ import annotations
 import torch, torch.nn as nn, torch.nn.functional as F
 from torch import Tensor
 from fastcore.basics import store_attr
-from fastcore.meta import delegates
+from fastcore.meta import delegates, use_kwargs_dict
 from .core import *
 
 # %% auto #0
@@ -33,6 +33,7 @@ class OneHotTargets:
 # %% ../nbs/03_multilabel.ipynb #8f9502ed
 class BCEWithLogitsLossFlat(OneHotTargets, SigmoidDecodes, FlatLoss):
     "Same as `nn.BCEWithLogitsLoss`, but flattens input and target, keeping the class `axis` when `pos_weight` or `weight` is per class"
+    @use_kwargs_dict(keep=True, reduction='mean')
     def __init__(self, *args,
         axis:int=-1, # Class axis
         floatify:bool=True, # Convert `targ` to `float`

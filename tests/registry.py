@@ -21,21 +21,39 @@ def _segml(n, dt, g): return torch.randn(n, 3, S, S, dtype=dt, generator=g)*2, (
 def _soft(n, dt, g):  return torch.randn(n, N_CLS, dtype=dt, generator=g)*2, F.softmax(torch.randn(n, N_CLS, dtype=dt, generator=g)*2, 1)
 def _logit(n, dt, g): return torch.randn(n, N_CLS, dtype=dt, generator=g)*2, torch.randn(n, N_CLS, dtype=dt, generator=g)*2
 def _emb(n, dt, g):   return torch.randn(n, 4, dtype=dt, generator=g), torch.randint(0, 3, (n,), generator=g)
+def _cls_ign(n, dt, g): # 3 in 10 targets ignored, on average (pytorch#73205: label smoothing with ignore_index)
+    x,t = _cls(n, dt, g); return x, torch.where(torch.rand(n, generator=g)<0.3, -100, t)
+def _seg_ign(n, dt, g): # some pixels at 255
+    x,t = _seg(n, dt, g); return x, torch.where(torch.rand(t.shape, generator=g)<0.3, 255, t)
+def _segb_soft(n, dt, g):  return torch.randn(n, 1, S, S, dtype=dt, generator=g)*2, torch.rand(n, S, S, dtype=dt, generator=g)
+def _segml_soft(n, dt, g): return torch.randn(n, 3, S, S, dtype=dt, generator=g)*2, torch.rand(n, 3, S, S, dtype=dt, generator=g)
+# volumes (N,C,D,H,W), class axis 1
+V = (2, 3, 3)
+def _vol(n, dt, g):    return torch.randn(n, 3, *V, dtype=dt, generator=g)*2, torch.randint(0, 3, (n, *V), generator=g)
+def _vol1(n, dt, g):   x,t = _vol(n, dt, g); return x, t.unsqueeze(1) # masks (N,1,D,H,W)
+def _volb(n, dt, g):   return torch.randn(n, 1, *V, dtype=dt, generator=g)*2, (torch.rand(n, *V, generator=g)>0.5).long()
+def _volml(n, dt, g):  return torch.randn(n, 3, *V, dtype=dt, generator=g)*2, (torch.rand(n, 3, *V, generator=g)>0.5).to(dt)
+def _volsoft(n, dt, g): return torch.randn(n, 3, *V, dtype=dt, generator=g)*2, F.softmax(torch.randn(n, 3, *V, dtype=dt, generator=g)*2, 1)
 def _pm1(n, g):       return torch.where(torch.rand(n, generator=g)>0.5, 1, -1)
 def _pair(n, dt, g):  return torch.randn(n, 2, 4, dtype=dt, generator=g), _pm1(n, g)
 def _rank(n, dt, g):  return torch.randn(n, 2, dtype=dt, generator=g), _pm1(n, g)
 
 # Segmentation references: the one-hot sums written out, per image (N,C); 'mean' scores the batch as one volume
-def _sums(x, t, mode):
-    if mode=='multiclass': p,oh = F.softmax(x, 1),F.one_hot(t, x.shape[1]).movedim(-1, 1).to(x.dtype)
+def _sums(x, t, mode, ignore=None, square=False):
+    "I, P, T per image and class; a soft target's intersection is Σmin(p,t) (Σp·t against squared sums), which is Σp·t for 0/1 masks"
+    keep = torch.ones_like(t, dtype=torch.bool) if ignore is None else t!=ignore
+    if mode=='multiclass': p,oh = F.softmax(x, 1),F.one_hot(torch.where(keep, t, 0), x.shape[1]).movedim(-1, 1).to(x.dtype)
     else: p,oh = torch.sigmoid(x),(t.unsqueeze(1) if t.ndim<x.ndim else t).to(x.dtype)
+    k = (keep.unsqueeze(1) if keep.ndim<x.ndim else keep).to(x.dtype)
+    p,oh = p*k,oh*k
     dims = tuple(range(2, x.ndim))
-    return (p*oh).sum(dims),p.sum(dims),oh.sum(dims)
+    if square: return (p*oh).sum(dims),(p*p).sum(dims),(oh*oh).sum(dims)
+    return torch.minimum(p, oh).sum(dims),p.sum(dims),oh.sum(dims)
 def _dice(I, P, T, s=1.): return 1-(2*I+s)/(P+T+s)
 def _tversky(a, b, g=1., s=1.): return lambda I,P,T: (1-(I+s)/(I+a*(P-I)+b*(T-I)+s))**g
-def _seg_ref(score, mode='multiclass'):
-    per  = lambda x,t: score(*_sums(x, t, mode)).mean(1)
-    mean = lambda x,t: score(*(v.sum(0) for v in _sums(x, t, mode))).mean()
+def _seg_ref(score, mode='multiclass', **kw):
+    per  = lambda x,t: score(*_sums(x, t, mode, **kw)).mean(1)
+    mean = lambda x,t: score(*(v.sum(0) for v in _sums(x, t, mode, **kw))).mean()
     return dict(ref=per, ref_mean=mean)
 def _lovasz(p, t): # the authors' algorithm, one class at a time: p (C,P) probabilities, t (P,)
     ls = []
@@ -47,8 +65,15 @@ def _lovasz(p, t): # the authors' algorithm, one class at a time: p (C,P) probab
         jac = 1-(gts-fg_s.cumsum(0))/(gts+(1-fg_s).cumsum(0))
         ls.append((err_s*torch.cat([jac[:1], jac[1:]-jac[:-1]])).sum())
     return torch.stack(ls).mean()
-_lov_per  = lambda x,t: torch.stack([_lovasz(F.softmax(x[i], 0).flatten(1), t[i].flatten()) for i in range(len(t))])
-_lov_mean = lambda x,t: _lovasz(F.softmax(x, 1).transpose(0, 1).flatten(1), t.flatten())
+def _lov_per(x, t, ignore=None):
+    out = []
+    for i in range(len(t)):
+        p,ti = F.softmax(x[i], 0).flatten(1),t[i].flatten(); k = ti!=(-1 if ignore is None else ignore)
+        out.append(_lovasz(p[:,k], ti[k]) if k.any() else x.new_zeros(()))
+    return torch.stack(out)
+def _lov_mean(x, t, ignore=None):
+    p,tf = F.softmax(x, 1).transpose(0, 1).flatten(1),t.flatten(); k = tf!=(-1 if ignore is None else ignore)
+    return _lovasz(p[:,k], tf[k])
 
 # Distribution references
 def _kl(T=2., log_target=False):
@@ -78,7 +103,12 @@ def _cos(x, t, m=0.2):
     a,b = x[:,0],x[:,1]; c = (a*b).sum(1)/(a.norm(dim=1)*b.norm(dim=1))
     return torch.where(t==1, 1-c, F.relu(c-m))
 
-def _p_t(x, t): return F.softmax(x, -1).gather(1, t[:,None])[:,0]
+def _p_t(x, t): return F.softmax(x, 1).gather(1, t.clamp_min(0).unsqueeze(1)).squeeze(1) # class axis 1, any rank
+def _ls_ref(x, t, eps=0.1): # label smoothing written out, 0 where ignored
+    logp = F.log_softmax(x, 1); c = x.shape[1]
+    l = -(1-eps)*logp.gather(1, t.clamp_min(0).unsqueeze(1)).squeeze(1) - eps/c*logp.sum(1)
+    return torch.where(t!=-100, l, 0)
+_kept = lambda x,t: (t!=-100).sum()
 def _pinball(x, t, qs=(0.1,0.5,0.9)):
     q = torch.tensor(qs, dtype=x.dtype); d = t[:,None]-x
     return torch.where(d>=0, q*d, (q-1)*d).mean(1)
@@ -105,6 +135,10 @@ class Case:
     ref_mean: Callable = None # (inp, targ) -> 'mean' when it is not a mean of 'none' (Dice-like losses score the batch as one volume); 'sum' is then N*'mean'
     ref_sum: Callable = None  # (inp, targ) -> 'sum' when it is neither the sum of 'none' nor N*'mean' (a CombinedLoss sums its terms' sums)
     batchwise: bool = False   # an item's 'none' value depends on the rest of the batch (in-batch mining)
+    spatial: int = None       # spatial axes after (N,C): 0 for one item per row, 2 for images, 3 for volumes; None: 2 for 'seg*' kinds, else 0
+    soft: bool = False        # targets are soft masks in (0,1), whose perfect prediction is logit(t)
+    def __post_init__(self):
+        if self.spatial is None: self.spatial = 2 if self.kind.startswith('seg') else 0
 
 def expected(case, x, t, per, reduction):
     "The reference under `reduction`, from the per-item reference `per`"
@@ -169,6 +203,49 @@ CASES = [
     Case('ContrastiveLossFlat', lambda: ContrastiveLossFlat(margin=1.5), _emb, _contr, 'emb', mean_den=lambda x,t: len(t)*(len(t)-1)//2, n_out=4, batchwise=True),
     Case('CosineEmbeddingLossFlat', lambda: CosineEmbeddingLossFlat(margin=0.2), _pair, _cos, 'pair', n_out=8, tail=lambda: torch.nn.Unflatten(1, (2, 4))),
     Case('MarginRankingLossFlat', lambda: MarginRankingLossFlat(margin=0.3), _rank, lambda x,t: F.relu(-t*(x[:,0]-x[:,1])+0.3), 'rank', n_out=2),
+    # partly ignored targets, and focusing parameters below 1 (NaN gradients in peers)
+    Case('CrossEntropyLossFlat-ignore', lambda: CrossEntropyLossFlat(), _cls_ign, lambda x,t: F.cross_entropy(x, t, reduction='none'), 'cls', mean_den=_kept, n_out=N_CLS),
+    Case('LabelSmoothingCrossEntropyFlat-ignore', lambda: LabelSmoothingCrossEntropyFlat(eps=0.1), _cls_ign, _ls_ref, 'cls', mean_den=_kept, n_out=N_CLS),
+    Case('FocalLossFlat-gamma0.5-ignore', lambda: FocalLossFlat(gamma=0.5), _cls_ign,
+         lambda x,t: torch.where(t!=-100, -(1-_p_t(x,t))**0.5*torch.log(_p_t(x,t)), 0), 'cls', mean_den=_kept, n_out=N_CLS),
+    Case('BinaryFocalLossFlat-gamma0.5', lambda: BinaryFocalLossFlat(gamma=0.5), _ml, lambda x,t: sigmoid_focal_loss(x, t, gamma=0.5).flatten(), 'ml', n_out=N_CLS),
+    Case('AsymmetricLossFlat-gamma_pos0.5', lambda: AsymmetricLossFlat(gamma_pos=0.5), _ml, lambda x,t: _asl(x, t, gp=0.5).flatten(), 'ml', n_out=N_CLS),
+    Case('DiceLossFlat-ignore', lambda: DiceLossFlat(ignore_index=255), _seg_ign, kind='seg', n_out=3, **_seg_ref(_dice, ignore=255)),
+    Case('LovaszSoftmaxLossFlat-ignore', lambda: LovaszSoftmaxLossFlat(ignore_index=255), _seg_ign, lambda x,t: _lov_per(x, t, 255), 'seg', n_out=3,
+         ref_mean=lambda x,t: _lov_mean(x, t, 255)),
+    # soft masks: the minimum sits at p=t (MONAI#8094)
+    Case('DiceLossFlat-binary-soft', lambda: DiceLossFlat(mode='binary'), _segb_soft, kind='segb', n_out=1, soft=True, **_seg_ref(_dice, 'binary')),
+    Case('DiceLossFlat-multilabel-soft-square', lambda: DiceLossFlat(mode='multilabel', square_in_union=True), _segml_soft, kind='segml', n_out=3, soft=True,
+         **_seg_ref(_dice, 'multilabel', square=True)),
+    Case('JaccardLossFlat-multilabel-soft', lambda: JaccardLossFlat(mode='multilabel'), _segml_soft, kind='segml', n_out=3, soft=True, **_seg_ref(_tversky(1., 1.), 'multilabel')),
+    Case('FocalTverskyLossFlat-binary-soft', lambda: FocalTverskyLossFlat(mode='binary'), _segb_soft, kind='segb', n_out=1, soft=True,
+         **_seg_ref(_tversky(0.7, 0.3, 0.75), 'binary')),
+    # volumes (N,C,D,H,W) with the class axis at 1: every loss with a class axis
+    Case('CrossEntropyLossFlat-vol', lambda: CrossEntropyLossFlat(axis=1), _vol, lambda x,t: F.cross_entropy(x, t, reduction='none'), 'cls', n_out=3, spatial=3),
+    Case('CrossEntropyLossFlat-vol-N1', lambda: CrossEntropyLossFlat(axis=1), _vol1, lambda x,t: F.cross_entropy(x, t[:,0], reduction='none'), 'cls', n_out=3, spatial=3),
+    Case('FocalLossFlat-vol', lambda: FocalLossFlat(axis=1), _vol, lambda x,t: -(1-_p_t(x,t))**2*torch.log(_p_t(x,t)), 'cls', n_out=3, spatial=3),
+    Case('LabelSmoothingCrossEntropyFlat-vol', lambda: LabelSmoothingCrossEntropyFlat(axis=1), _vol, _ls_ref, 'cls', n_out=3, spatial=3),
+    Case('PolyLossFlat-vol', lambda: PolyLossFlat(axis=1), _vol, lambda x,t: -torch.log(_p_t(x,t)) + (1-_p_t(x,t)), 'cls', n_out=3, spatial=3),
+    Case('NLLLossFlat-vol', lambda: NLLLossFlat(axis=1), lambda n,dt,g: (lambda x,t: (F.log_softmax(x, 1),t))(*_vol(n,dt,g)),
+         lambda x,t: -x.gather(1, t.unsqueeze(1)).squeeze(1), 'cls', n_out=3, spatial=3, tail=lambda: torch.nn.LogSoftmax(1)),
+    Case('BCEWithLogitsLossFlat-vol', lambda: BCEWithLogitsLossFlat(axis=1), _volml, lambda x,t: F.binary_cross_entropy_with_logits(x, t, reduction='none'), 'ml', n_out=3, spatial=3),
+    Case('BCEWithLogitsLossFlat-pos_weight-vol', lambda: BCEWithLogitsLossFlat(axis=1, pos_weight=_W[:3].float()), _volml, # per-class: class axis last under 'none'
+         lambda x,t: -(_W[:3].view(3,1,1,1)*t*F.logsigmoid(x) + (1-t)*F.logsigmoid(-x)).movedim(1, -1), 'ml', n_out=3, spatial=3),
+    Case('BinaryFocalLossFlat-vol', lambda: BinaryFocalLossFlat(axis=1), _volml, lambda x,t: sigmoid_focal_loss(x, t), 'ml', n_out=3, spatial=3),
+    Case('AsymmetricLossFlat-vol', lambda: AsymmetricLossFlat(axis=1), _volml, _asl, 'ml', n_out=3, spatial=3),
+    Case('DiceLossFlat-vol', lambda: DiceLossFlat(), _vol, kind='seg', n_out=3, spatial=3, **_seg_ref(_dice)),
+    Case('DiceLossFlat-binary-vol', lambda: DiceLossFlat(mode='binary'), _volb, kind='segb', n_out=1, spatial=3, **_seg_ref(_dice, 'binary')),
+    Case('DiceLossFlat-multilabel-vol', lambda: DiceLossFlat(mode='multilabel'), _volml, kind='segml', n_out=3, spatial=3, **_seg_ref(_dice, 'multilabel')),
+    Case('JaccardLossFlat-vol', lambda: JaccardLossFlat(), _vol, kind='seg', n_out=3, spatial=3, **_seg_ref(_tversky(1., 1.))),
+    Case('TverskyLossFlat-vol', lambda: TverskyLossFlat(alpha=0.7, beta=0.3), _vol, kind='seg', n_out=3, spatial=3, **_seg_ref(_tversky(0.7, 0.3))),
+    Case('FocalTverskyLossFlat-vol', lambda: FocalTverskyLossFlat(), _vol, kind='seg', n_out=3, spatial=3, **_seg_ref(_tversky(0.7, 0.3, 0.75))),
+    Case('LovaszSoftmaxLossFlat-vol', lambda: LovaszSoftmaxLossFlat(), _vol, _lov_per, 'seg', n_out=3, spatial=3, ref_mean=_lov_mean),
+    Case('SoftTargetCrossEntropyFlat-vol', lambda: SoftTargetCrossEntropyFlat(axis=1), _volsoft, lambda x,t: -(t*F.log_softmax(x, 1)).sum(1), 'soft', n_out=3, spatial=3),
+    Case('KLDivLossFlat-vol', lambda: KLDivLossFlat(temperature=2., axis=1), _volsoft, _kl(2.), 'soft', n_out=3, spatial=3),
+    Case('CombinedLoss-ce+dice-vol', lambda: 0.5*CrossEntropyLossFlat(axis=1) + 0.5*DiceLossFlat(), _vol,
+         lambda x,t: 0.5*F.cross_entropy(x, t, reduction='none').flatten(1).mean(1) + 0.5*_seg_ref(_dice)['ref'](x, t), 'seg', n_out=3, spatial=3,
+         ref_mean=lambda x,t: 0.5*F.cross_entropy(x, t) + 0.5*_seg_ref(_dice)['ref_mean'](x, t),
+         ref_sum=lambda x,t: 0.5*F.cross_entropy(x, t, reduction='sum') + 0.5*_seg_ref(_dice)['ref_mean'](x, t)*x.shape[0]),
 ]
 IDS = [c.id for c in CASES]
 

@@ -10,11 +10,21 @@ from registry import CASES, IDS, gen, N_CLS
 
 N_IN = 6
 SEG = ('seg','segb','segml')
+SHAPE = {2: (5, 5), 3: (2, 3, 3)} # image and volume sizes by spatial rank
+
+def make_model(case):
+    "A 1x1 convolution over (N,2,*spatial) inputs, or a linear layer over (N,6) ones, with the case's tail"
+    model = {0: lambda: nn.Linear(N_IN, case.n_out), 2: lambda: nn.Conv2d(2, case.n_out, 1), 3: lambda: nn.Conv3d(2, case.n_out, 1)}[case.spatial]()
+    return nn.Sequential(model, case.tail()) if case.tail else model
+
 def _targets(case, x):
     "Learnable targets from a fixed map of the inputs"
-    if case.kind in SEG:
-        z = torch.einsum('nihw,ic->nchw', x, torch.linspace(-1, 1, 2*3).view(2, 3))
-        return {'seg': z.argmax(1), 'segb': (z[:,0]>0).long(), 'segml': (z>0).float()}[case.kind]
+    if case.spatial:
+        z = (x.movedim(1, -1)@torch.linspace(-1, 1, 2*3).view(2, 3)).movedim(-1, 1) # (N,3,*spatial)
+        if case.kind in ('seg','cls'): return z.argmax(1)
+        if case.kind=='segb': return (z[:,0]>0).long()
+        if case.kind=='soft': return torch.softmax(z, 1)
+        return (z>0).float() # 'segml', 'ml'
     z = x@torch.linspace(-1, 1, N_IN*N_CLS).view(N_IN, N_CLS)
     if case.kind in ('cls','emb'): return z.argmax(1)
     if case.kind=='ml':  return (z>0).float()
@@ -24,18 +34,16 @@ def _targets(case, x):
     return z[:,0]
 
 def _dls(case, n=96, bs=16):
-    x = torch.randn(*((n, 2, 5, 5) if case.kind in SEG else (n, N_IN)), generator=gen(0))
+    x = torch.randn(*((n, 2, *SHAPE[case.spatial]) if case.spatial else (n, N_IN)), generator=gen(0))
     y = _targets(case, x)
     dss = Datasets(list(zip(x, y)), tfms=[[ItemGetter(0)], [ItemGetter(1)]], splits=[list(range(64)), list(range(64, n))])
     return dss.dataloaders(bs=bs, device='cpu')
 
-@pytest.fixture(params=CASES, ids=IDS)
-def learn(request, tmp_path):
+@pytest.fixture(params=CASES, ids=IDS, scope='module') # fitted once per case; the tests below leave it as they found it
+def learn(request, tmp_path_factory):
     case = request.param
     torch.manual_seed(0)
-    model = nn.Conv2d(2, case.n_out, 1) if case.kind in SEG else nn.Linear(N_IN, case.n_out)
-    if case.tail: model = nn.Sequential(model, case.tail())
-    l = Learner(_dls(case), model, loss_func=case.make(), path=tmp_path)
+    l = Learner(_dls(case), make_model(case), loss_func=case.make(), path=tmp_path_factory.mktemp(case.id))
     with l.no_bar(), l.no_logging(): l.fit(2, 1e-2)
     l.case = case
     return l
@@ -51,7 +59,7 @@ def test_get_preds_decoded_and_loss(learn):
     eq(len(losses), 32)
     eq(dec.shape[0], 32)
     if learn.case.kind=='cls':
-        close(preds.sum(1), torch.ones(32)); eq(dec, preds.argmax(1))
+        close(preds.sum(1), torch.ones_like(preds.sum(1))); eq(dec, preds.argmax(1))
     if learn.case.kind=='ml': eq(dec.dtype, torch.bool)
     eq(learn.loss_func.reduction, 'mean') # restored after loss_not_reduced
 

@@ -9,7 +9,7 @@ from fastcore.foundation import L
 from fastai.callback.fp16 import MixedPrecision, AMPMode
 import fastai.callback.progress # Learner.no_bar
 from registry import CASES, IDS, gen
-from test_fastai import _dls, SEG
+from test_fastai import _dls, make_model
 
 @pytest.mark.parametrize('dtype', [torch.bfloat16, torch.float16], ids=str)
 def test_loss_unchanged_under_autocast(case, dtype):
@@ -38,9 +38,7 @@ class CPUMixedPrecision(MixedPrecision):
 def test_fit_under_mixed_precision(case, amp, tmp_path):
     "fit and get_preds with the model in half precision give finite losses and a lower loss"
     torch.manual_seed(0)
-    model = nn.Conv2d(2, case.n_out, 1) if case.kind in SEG else nn.Linear(6, case.n_out)
-    if case.tail: model = nn.Sequential(model, case.tail())
-    l = Learner(_dls(case), model, loss_func=case.make(), path=tmp_path, cbs=CPUMixedPrecision(amp_mode=amp))
+    l = Learner(_dls(case), make_model(case), loss_func=case.make(), path=tmp_path, cbs=CPUMixedPrecision(amp_mode=amp))
     seen,dt = [],{'bf16': torch.bfloat16, 'fp16': torch.float16}[amp]
     orig = l.model.forward
     l.model.forward = lambda *a: seen.append(out:=orig(*a)) or out

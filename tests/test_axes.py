@@ -1,0 +1,59 @@
+"""The class axis anywhere, inputs of rank 2 to 5, targets (N,*spatial) or with a 1 at the class axis: every loss with a class
+axis gives the value it gives with the class axis at 1 (which the registry checks against references), and CE gives torch's"""
+import pytest, torch, torch.nn.functional as F
+from fastcore.test import test_close as close
+from fastai_losses.all import *
+
+def _w(n): return torch.linspace(0.5, 2, n)
+def focal_weighted(n, **kw): return FocalLossFlat(gamma=0.5, weight=_w(n), **kw)
+def bce_pos_weight(n, **kw): return BCEWithLogitsLossFlat(pos_weight=_w(n), **kw)
+def plain(cls): # `cls` made by the number of classes, like the weighted variants
+    def f(n, **kw): return cls(**kw)
+    f.__name__ = cls.__name__; return f
+INDEX = [plain(c) for c in (CrossEntropyLossFlat, FocalLossFlat, LabelSmoothingCrossEntropyFlat, PolyLossFlat, SoftTargetCrossEntropyFlat)] + [focal_weighted]
+SIGMOID = [plain(c) for c in (BCEWithLogitsLossFlat, BinaryFocalLossFlat, AsymmetricLossFlat)] + [bce_pos_weight]
+SEG = [DiceLossFlat, JaccardLossFlat, TverskyLossFlat, FocalTverskyLossFlat, LovaszSoftmaxLossFlat]
+SHAPES = [(4,3), (2,3,5), (2,3,4,5), (2,3,2,3,4)]
+CASES = [(s, ax) for s in SHAPES for ax in range(1, len(s))]
+ids = lambda o: getattr(o, '__name__', 'variant')
+
+def _data(shape, ax, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    x = torch.randn(shape, generator=g, dtype=torch.float64)
+    t = torch.randint(0, shape[ax], shape[:ax]+shape[ax+1:], generator=g)
+    return x,t
+
+@pytest.mark.parametrize('shape,ax', CASES)
+def test_ce_equals_torch(shape, ax):
+    x,t = _data(shape, ax)
+    ref = F.cross_entropy(x.movedim(ax, 1), t)
+    close(CrossEntropyLossFlat(axis=ax)(x, t), ref)
+    close(CrossEntropyLossFlat(axis=ax)(x, t.unsqueeze(ax)), ref) # (N,...,1,...) masks
+    close(CrossEntropyLossFlat(axis=ax, reduction='none')(x, t), F.cross_entropy(x.movedim(ax, 1), t, reduction='none').flatten())
+
+@pytest.mark.parametrize('make', INDEX, ids=ids)
+@pytest.mark.parametrize('shape,ax', CASES)
+@pytest.mark.parametrize('reduction', ['mean','none'])
+def test_index_losses_any_axis(make, shape, ax, reduction):
+    x,t = _data(shape, ax)
+    n = shape[ax]
+    ref = make(n, axis=1, reduction=reduction)(x.movedim(ax, 1), t)
+    close(make(n, axis=ax, reduction=reduction)(x, t), ref)
+    close(make(n, axis=ax, reduction=reduction)(x, t.unsqueeze(ax)), ref)
+
+@pytest.mark.parametrize('make', SIGMOID, ids=ids)
+@pytest.mark.parametrize('shape,ax', CASES)
+def test_sigmoid_losses_any_axis(make, shape, ax):
+    "One target per logit (and class indices, one-hot encoded along `axis`)"
+    x,t = _data(shape, ax)
+    y = (torch.rand(shape, generator=torch.Generator().manual_seed(1))>0.5).double()
+    n = shape[ax]
+    close(make(n, axis=ax)(x, y), make(n, axis=1)(x.movedim(ax, 1), y.movedim(ax, 1)))
+    close(make(n, axis=ax)(x, t), make(n, axis=ax)(x, F.one_hot(t, n).movedim(-1, ax).double()))
+
+@pytest.mark.parametrize('make', SEG, ids=ids)
+@pytest.mark.parametrize('shape,ax', [c for c in CASES if len(c[0])>2])
+def test_segmentation_any_axis(make, shape, ax):
+    x,t = _data(shape, ax)
+    close(make(axis=ax)(x, t), make()(x.movedim(ax, 1), t))
+    close(make(axis=ax)(x, t.unsqueeze(ax)), make()(x.movedim(ax, 1), t))
