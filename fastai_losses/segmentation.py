@@ -57,8 +57,9 @@ def soft_overlap_sums(
         # Soft masks (MONAI#8094, fixed in its PR#8138): with I=Σp·t the score 2I/(P+T) is not largest at p=t for a target
         # of 0.5. I=Σmin(p,t) with the plain sums, and I=Σp·t with the squared ones (then 1-Dice = Σ(p-t)²/(Σp²+Σt²)),
         # have their optimum at p=t, and equal the usual sums for a 0/1 mask
-        I = (pk*tk if square_in_union else torch.minimum(pk, tk)).sum(2)
-        T = (tk*tk if square_in_union else tk).sum(2)
+        if square_in_union: I,T = (pk*tk).sum(2),(tk*tk).sum(2)
+        elif not targ.is_floating_point(): I,T = (pk*tk).sum(2),tk.sum(2) # an integer or bool mask is 0/1 by its dtype
+        else: I,T = P-(pk-tk).relu().sum(2),tk.sum(2) # Σmin(p,t) = Σp-Σ(p-t)⁺: `torch.minimum`'s backward is 7× slower on the CPU
     return I,P,T
 
 def _bin(like:Tensor, t:Tensor, v:Tensor)->Tensor:
