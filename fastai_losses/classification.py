@@ -190,7 +190,7 @@ def class_balanced_weights(
     counts, # Number of training items in each class
     beta:float=0.9999, # Hyperparameter in [0, 1): 0 gives equal weights, values near 1 approach inverse frequency
 )->Tensor:
-    "Per-class weights $(1-\\beta)/(1-\\beta^{n_c})$ (Cui et al. 2019, eq. 7), normalised to sum to the number of classes"
+    "Per-class weights $(1-\\beta)/(1-\\beta^{n_c})$ (Cui et al. 2019, eq. 7), normalised to sum to the number of classes present (an empty class gets 0)"
     n = torch.as_tensor(counts, dtype=torch.float64).flatten()
     if not 0<=beta<1: raise ValueError(f"class_balanced_weights: beta={beta}; expected 0 <= beta < 1")
     if n.numel()==0 or (n<0).any(): raise ValueError(f"class_balanced_weights: counts {n.tolist()}; expected non-negative counts")

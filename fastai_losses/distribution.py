@@ -114,7 +114,7 @@ class DistillationLoss:
 
 class DistillationCallback(Callback):
     "Run the `DistillationLoss`'s teacher on each batch, in eval mode and without gradients, after the student's forward pass"
-    order = 5 # before the loss is computed, and before MixUp/CutMix swap the loss (they change `yb`, not `xb`)
+    order = 5 # `after_pred` runs before the loss; MixUp/CutMix mix `xb` in `before_batch`, so the teacher sees the student's mixed input
     def before_fit(self):
         if not isinstance(self.learn.loss_func, DistillationLoss): raise ValueError(f"DistillationCallback: the loss is {type(self.learn.loss_func).__name__}; expected a DistillationLoss")
         self.lf = self.learn.loss_func
