@@ -60,17 +60,14 @@ class TripletLoss(nn.Module):
         if mining not in ('batch_hard','batch_all'): raise ValueError(f"mining={mining!r}; expected 'batch_hard' or 'batch_all'")
         store_attr()
     def extra_repr(self): return f"margin={self.margin}, mining={self.mining!r}"
-    def forward(self, inp, targ):
-        if not getattr(self, '_warned', False) and not torch.compiler.is_compiling(): self._warned = _warn_no_triplet(targ)
-        return triplet_loss(inp, targ, self.margin, self.mining, self.reduction)
+    def forward(self, inp, targ): return triplet_loss(inp, targ, self.margin, self.mining, self.reduction)
 
 def _warn_no_triplet(targ:Tensor)->bool:
     "Warn, and return `True`, when no anchor in `targ` has both a positive and a negative: the loss is then 0 with no gradient"
-    # reads the labels (one device sync per batch until it has warned once); silence is worse (pytorch-metric-learning#744)
     pos,neg = _masks(targ)
     if bool((pos.any(1)&neg.any(1)).any()): return False
-    warnings.warn(f"TripletLoss: no item in this batch of {len(targ)} has both another item of its class and one of another class, so the loss is 0 "
-                  "and nothing is learned; batches need two or more items of a class and two or more classes (sample P classes × K items per batch)", stacklevel=3)
+    warnings.warn(f"TripletLossFlat: no item in this batch of {len(targ)} has both another item of its class and one of another class, so the loss is 0 "
+                  "and nothing is learned; batches need two or more items of a class and two or more classes (sample P classes × K items per batch)", stacklevel=4)
     return True
 
 # %% ../nbs/06_embedding.ipynb #f070c90c
@@ -126,8 +123,16 @@ class MinedFlat(RowFlat):
 
 @delegates(TripletLoss)
 class TripletLossFlat(MinedFlat):
-    "Triplet loss with batch-hard or batch-all mining (Hermans et al. 2017) on embeddings and class labels"
-    def __init__(self, *args, **kwargs): super().__init__(TripletLoss, *args, **kwargs)
+    "Triplet loss with batch-hard or batch-all mining (Hermans et al. 2017) on embeddings and class labels; warns once on a batch with no triplet"
+    def __init__(self, *args, **kwargs): super().__init__(TripletLoss, *args, **kwargs); self.warned,self.seen = False,False
+    def check(self, inp, targ):
+        super().check(inp, targ)
+        # A batch with no triplet silently teaches nothing (pytorch-metric-learning#744). Reading the labels syncs an accelerator,
+        # so there it is read on the first batch (a sampler too small for the classes shows at once) and, with `check_values`, on
+        # every batch; labels on the CPU are read on every batch, at no sync
+        if self.warned or torch.compiler.is_compiling(): return
+        if targ.device.type=='cpu' or self.check_values or not self.seen: self.warned = _warn_no_triplet(targ)
+        self.seen = True
 
 @delegates(ContrastiveLoss)
 class ContrastiveLossFlat(MinedFlat):

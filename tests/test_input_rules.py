@@ -37,6 +37,11 @@ def test_triplet_warns_once_without_positives():
         l.backward()
     assert l.item()==0 and (x.grad==0).all()
     assert len(ws)==1 and "batches need two or more items of a class" in str(ws[0].message)
+    lf = TripletLossFlat()
     with warnings.catch_warnings():
         warnings.simplefilter('error') # a batch with triplets never warns
-        TripletLossFlat()(torch.randn(6, 4), torch.tensor([0, 0, 1, 1, 2, 2]))
+        lf(torch.randn(6, 4), torch.tensor([0, 0, 1, 1, 2, 2]))
+    with warnings.catch_warnings(record=True) as ws:
+        warnings.simplefilter('always')
+        lf(torch.randn(6, 4), torch.arange(6)) # labels on the CPU are read on every batch, not only the first
+    assert len(ws)==1 and ws[0].filename==__file__ # reported at the caller's line
