@@ -6,16 +6,17 @@ Docs: https://fastai-losses.github.io/fastai_losses/callback.html.md"""
 
 # %% ../nbs/10_callback.ipynb #d061dc71
 from __future__ import annotations
-import csv, math, copy
+import csv, math, copy, warnings
 from pathlib import Path
 from types import SimpleNamespace
 import numpy as np, pandas as pd, torch
 from torch import Tensor
-from fastcore.basics import store_attr, ifnone, listify
+from fastcore.basics import store_attr, ifnone, listify, patch
 from fastai.torch_core import find_bs, to_detach, rank_distrib, num_distrib
 from fastai.learner import Recorder, AvgMetric, Metric, mk_metric
 from fastai.metrics import accuracy, error_rate
 from fastai.callback.core import Callback
+from .core import as_plain
 
 # %% auto #0
 __all__ = ['LossMetricLogger']
@@ -26,6 +27,10 @@ def _per_batch(m):
     return isinstance(m, AvgMetric)
 
 def _nan_row(n): return torch.full((n,), float('nan'))
+
+# What a metric legitimately raises on one batch that its epoch would not: scikit-learn's `roc_auc_score` on a batch with
+# one class, or a ratio over an empty batch. Anything else (a TypeError, a shape error) is a bug in the metric, and surfaces
+_batch_errors = (ValueError, ZeroDivisionError)
 
 def _scalar(v)->Tensor:
     "`v` (a tensor or number) as a detached float32 scalar tensor, without leaving the device"
@@ -53,7 +58,7 @@ class LossMetricLogger(Callback):
 
     def reset(self):
         "Forget every row logged so far"
-        self.rows,self.step,self.n_fit,self.n_epoch_run,self._pending,self._written = [],0,0,0,[],False
+        self.rows,self.step,self.n_fit,self.n_epoch_run,self._pending,self._written,self._warned = [],0,0,0,[],False,set()
 
     def before_fit(self):
         # `validate`, `get_preds` and `show_results` fire `before_fit` too (fastai#4132): do nothing destructive here.
@@ -63,7 +68,9 @@ class LossMetricLogger(Callback):
 
     def before_train(self):
         if hasattr(self.learn, 'lr_finder'): return # lr_find is not logged
-        if self._new_fit: self.n_fit,self._new_fit = self.n_fit+1,False
+        if self._new_fit:
+            # the epoch column runs on across fits, from fastai's own counter: `fit(n, start_epoch=k)` starts at k (fastai#3844)
+            self.n_fit,self._new_fit,self._epoch0 = self.n_fit+1,False,self.n_epoch_run
         self._in_epoch = True
 
     def after_loss(self): self._has_loss = True
@@ -77,12 +84,12 @@ class LossMetricLogger(Callback):
         if not getattr(self, '_in_epoch', False) or not len(L.yb): return
         if L.training: self.step += 1
         if not self._phase_on() or L.iter%self.every: return
-        row = dict(fit=self.n_fit, epoch=self.n_epoch_run, phase='train' if L.training else 'valid', iter=L.iter,
+        row = dict(fit=self.n_fit, epoch=self._epoch0+L.epoch, phase='train' if L.training else 'valid', iter=L.iter,
                    step=self.step, frozen=bool(getattr(L.opt, 'frozen_idx', 0)), lr=L.opt.hypers[-1]['lr'], bs=find_bs(L.yb))
         vals,later = [],False
         if has_loss:
             # plain tensors: fastai's `TensorBase.__torch_function__` would double the metrics' cost
-            pred,yb = L.pred.detach().as_subclass(Tensor),tuple(y.detach().as_subclass(Tensor) for y in L.yb)
+            pred,yb = as_plain(L.pred.detach()),tuple(as_plain(y.detach()) for y in L.yb)
             vals.append(_scalar(L.loss)) # `learn.loss` is unscaled under `to_fp16` (`loss_grad` is scaled)
             acc = None
             for m in self._mets:
@@ -94,7 +101,7 @@ class LossMetricLogger(Callback):
                             if acc is None: acc = (pred.argmax(-1).view(-1)==yb[0].view(-1)).float().mean()
                             vals.append(acc if m.func is accuracy else 1-acc)
                         else: vals.append(_scalar(m.func(pred, *yb)))
-                    except Exception: vals.append(torch.tensor(float('nan'), device=pred.device))
+                    except _batch_errors as e: vals.append(self._nan(m, e, pred.device))
                 else: later = True
             comps = getattr(L.loss_func, 'components', None) or {}
             vals += [_scalar(v) for v in comps.values()]
@@ -106,20 +113,30 @@ class LossMetricLogger(Callback):
     def after_epoch(self):
         if not getattr(self, '_in_epoch', False): return
         self._in_epoch = False
-        self.n_epoch_run += 1
+        self.n_epoch_run = self._epoch0+self.learn.epoch+1
         self._flush()
 
     def after_fit(self):
         if getattr(self, '_in_epoch', False): self._in_epoch = False; self._flush()
 
+    def _nan(self, m, e, device=None):
+        "NaN for metric `m`, which raised `e` on a batch; the first time for each metric, say so"
+        if m.name not in self._warned:
+            self._warned.add(m.name)
+            warnings.warn(f"LossMetricLogger: metric {m.name!r} raised {type(e).__name__}({e}) on a batch; logged as NaN (shown once per metric)")
+        return torch.tensor(float('nan'), device=device)
+
     def _accum_metric(self, m, pred, yb):
         "Value of a copy of `m` (an `AccumMetric` or other `Metric`) on one batch, NaN where it cannot be computed"
         m = copy.copy(m)
+        # `Metric.accumulate` reads `pred`, `yb`, `y`, `to_detach` and `loss` off the learner: a namespace with the batch
+        # kept for this metric stands in for it, so that `learn`'s own state (and `Recorder`'s metrics) stay untouched
+        learn = SimpleNamespace(pred=pred, yb=yb, y=yb[0] if len(yb)==1 else yb, to_detach=to_detach, loss=None)
         try:
-            m.reset(); m.accumulate(SimpleNamespace(pred=pred, yb=yb, y=yb[0] if len(yb)==1 else yb, to_detach=to_detach, loss=None))
+            m.reset(); m.accumulate(learn)
             v = m.value
             return float(v.item() if hasattr(v, 'item') else v)
-        except Exception: return float('nan')
+        except _batch_errors as e: return self._nan(m, e).item()
 
     def _flush(self):
         "Move the epoch's values to the host in one transfer, fill the rows, append them to `rows` and `fname`"
@@ -177,7 +194,8 @@ def _ema(y, beta=0.9):
         out.append(v/(1-beta**n) if n else float('nan'))
     return np.array(out)
 
-def _plot(self:LossMetricLogger, metric:str|None=None, phase:str='train', beta:float=0.9, figsize=(9,4)):
+@patch
+def plot(self:LossMetricLogger, metric:str|None=None, phase:str='train', beta:float=0.9, figsize=(9,4)):
     "Loss (left axis) and `metric` (right axis) for every `phase` batch, raw points and an EMA, with epoch and unfreeze boundaries"
     import matplotlib.pyplot as plt
     df = self.df
@@ -208,4 +226,3 @@ def _plot(self:LossMetricLogger, metric:str|None=None, phase:str='train', beta:f
     fig.tight_layout()
     return fig
 
-LossMetricLogger.plot = _plot

@@ -23,9 +23,9 @@ def _take(x:Tensor, keep:Tensor, t:Tensor)->Tensor:
     "Per-class tensor `x` (C,) at targets `t`, 0 where not `keep`"
     return x[t]*keep
 
-def _den(targ:Tensor, keep:Tensor, t:Tensor, weight:Tensor|None)->Tensor:
-    "Denominator of torch's mean: the number of kept targets, or their summed `weight`"
-    return keep.sum() if weight is None else _take(weight, keep, t).sum()
+def _den(keep:Tensor, targ:Tensor, weight:Tensor|None)->Tensor:
+    "Denominator of torch's mean: the number of kept targets, or their summed `weight` at targets `targ`"
+    return keep.sum() if weight is None else _take(weight, keep, torch.where(keep, targ, 0)).sum()
 
 def _logp_t(inp:Tensor, targ:Tensor, ignore_index:int):
     "Log-probabilities (class axis 1), the target's log-probability, the kept mask and the safe targets; `log_softmax` runs once"
@@ -34,15 +34,12 @@ def _logp_t(inp:Tensor, targ:Tensor, ignore_index:int):
     t = torch.where(keep, targ, 0)
     return logp, logp.gather(1, t.unsqueeze(1)).squeeze(1), keep, t
 
-def _check_weight(weight:Tensor|None, n_cls:int, what='weight'):
-    if weight is not None and weight.numel()!=n_cls: raise ValueError(f"{what} has {weight.numel()} values but the input has {n_cls} classes; expected {n_cls}")
-
 class _ClassFlat(SoftmaxDecodes, FlatLoss):
     "A Flat softmax loss on class indices along `axis`"
     y_int,targ_kind = True,'index'
     def check(self, inp, targ):
         super().check(inp, targ)
-        for k in ('weight','alpha'): _check_weight(getattr(self.func, k, None), inp.shape[self.axis], f"{type(self).__name__}: {k}")
+        for k in ('weight','alpha'): check_class_weight(type(self).__name__, getattr(self.func, k, None), inp.shape[self.axis], k)
 
 # %% ../nbs/02_classification.ipynb #6ae648d0
 def cross_entropy(inp:Tensor, targ:Tensor, weight:Tensor|None=None, ignore_index:int=-100, label_smoothing:float=0., reduction:str='mean')->Tensor:
@@ -53,7 +50,7 @@ def cross_entropy(inp:Tensor, targ:Tensor, weight:Tensor|None=None, ignore_index
     # the fused kernel's sum, divided by torch's own denominator
     keep = targ!=ignore_index
     loss = F.cross_entropy(inp, targ, weight, ignore_index=ignore_index, reduction='sum', label_smoothing=label_smoothing)
-    return reduce_loss(loss, 'mean', keep.sum() if weight is None else _den(targ, keep, torch.where(keep, targ, 0), weight))
+    return reduce_loss(loss, 'mean', _den(keep, targ, weight))
 
 class CrossEntropyLoss(nn.CrossEntropyLoss):
     "`nn.CrossEntropyLoss` using `cross_entropy` (0, not NaN, when every target is ignored)"
@@ -171,7 +168,7 @@ def nll_loss(inp:Tensor, targ:Tensor, weight:Tensor|None=None, ignore_index:int=
     if weight is not None: weight = weight.to(inp.dtype)
     if check_reduction(reduction)!='mean': return F.nll_loss(inp, targ, weight, ignore_index=ignore_index, reduction=reduction)
     keep = targ!=ignore_index
-    return reduce_loss(F.nll_loss(inp, targ, weight, ignore_index=ignore_index, reduction='sum'), 'mean', _den(targ, keep, torch.where(keep, targ, 0), weight))
+    return reduce_loss(F.nll_loss(inp, targ, weight, ignore_index=ignore_index, reduction='sum'), 'mean', _den(keep, targ, weight))
 
 class NLLLoss(nn.NLLLoss):
     "`nn.NLLLoss` using `nll_loss`"

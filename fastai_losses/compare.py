@@ -1,4 +1,4 @@
-"""`compare_losses` runs one `learn.fine_tune` per loss under the same seed and data, with `LossMetricLogger` attached; `fastai-losses compare` is its command line
+"""Compare losses with one `learn.fine_tune` per loss under the same seed and data, from Python (`compare_losses`) or the command line (`fastai-losses compare`)
 
 Docs: https://fastai-losses.github.io/fastai_losses/compare.html.md"""
 
@@ -16,6 +16,7 @@ from fastai.layers import ConvLayer
 from fastai.learner import Learner
 from fastai.metrics import error_rate, accuracy
 from fastai.callback.core import Callback, TrainEvalCallback
+from fastai.callback.training import bn_types
 import fastai.callback.schedule, fastai.callback.progress
 from .all import *
 from .data import *
@@ -54,10 +55,11 @@ def _body_head_splitter(m): return [params(m[0]), params(m[1])]
 
 class BodyBnEval(Callback):
     "Keep every BatchNorm layer of the pretrained body (`model[0]`) in eval mode, so its ImageNet statistics stay fixed, also after unfreezing"
+    # fastai's `BnFreeze` does this only while the layer is frozen, and `fine_tune` unfreezes it
     order = TrainEvalCallback.order+1 # after `TrainEvalCallback` puts the model in train mode
     def before_train(self):
         for m in self.model[0].modules():
-            if isinstance(m, nn.modules.batchnorm._BatchNorm): m.eval()
+            if isinstance(m, bn_types): m.eval()
 
 archs = ('efficientnet_lite0', 'resnet18', 'resnet34', 'resnet50', 'small_cnn')
 def default_lr(arch)->float:
@@ -94,7 +96,7 @@ def make_learner(
     import torchvision.models as tvm
     from fastai.vision.learner import vision_learner
     try: return vision_learner(dls, getattr(tvm, arch), pretrained=pretrained, loss_func=loss_func, metrics=metrics, **bn, **kwargs)
-    except Exception as e:
+    except (OSError, RuntimeError) as e: # no network (`URLError` is an `OSError`), or a truncated or corrupt download
         if not pretrained: raise
         raise WeightsUnavailable(f"could not load {arch}'s ImageNet weights ({type(e).__name__}: {str(e)[:100]}); "
                                  "use arch='efficientnet_lite0', whose weights ship with pip, or pretrained=False to train from scratch") from None
@@ -108,6 +110,7 @@ class LossComparison:
     def plot(self, metric:str|None=None, beta:float=0.9, figsize=(11,4)):
         "The `metric` of every run per training step (EMA), and after every validation epoch; losses are not comparable across kinds, metrics are"
         import matplotlib.pyplot as plt
+        from matplotlib.ticker import MaxNLocator
         from fastai_losses.callback import _ema
         metric = metric or self.metric
         if metric not in self.logs: raise ValueError(f"LossComparison.plot: no metric {metric!r}; logged columns are {list(self.logs.columns)}")
@@ -119,6 +122,7 @@ class LossComparison:
             a2.plot(np.arange(1, len(ep)+1), ep.values, 'o-', color=f'C{i}', label=run)
         a1.set(xlabel='training step', ylabel=f'train {metric} (EMA per batch)', title='training batches')
         a2.set(xlabel='epoch (frozen, then unfrozen)', ylabel=f'valid {metric}', title='validation, per epoch')
+        a2.xaxis.set_major_locator(MaxNLocator(integer=True)) # epochs are whole: no 1.2, 1.4 ticks
         a2.legend(); fig.tight_layout()
         return fig
 

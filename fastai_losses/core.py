@@ -16,17 +16,22 @@ with warnings.catch_warnings(): # fastai 2.8's `layers.py` calls `torch.jit.scri
     from fastai.losses import BaseLoss
 
 # %% auto #0
-__all__ = ['reductions', 'BF16_CLAMP', 'check_reduction', 'reduce_loss', 'to_float32', 'focusing', 'as_buffer', 'check_input',
-           'check_item_targets', 'check_same_targets', 'check_devices', 'check_softmax_classes', 'FlatLoss',
-           'SoftmaxDecodes', 'SigmoidDecodes', 'CombinedLoss']
+__all__ = ['reductions', 'BF16_CLAMP', 'check_choice', 'check_reduction', 'reduce_loss', 'to_float32', 'focusing', 'as_buffer',
+           'as_plain', 'check_tensor', 'check_finite', 'check_class_weight', 'check_input', 'check_item_targets',
+           'check_same_targets', 'check_devices', 'check_softmax_classes', 'FlatLoss', 'SoftmaxDecodes',
+           'SigmoidDecodes', 'CombinedLoss']
 
 # %% ../nbs/00_core.ipynb #dafe1aab
 reductions = ('mean','sum','none')
 
+def check_choice(arg:str, value, choices:tuple, name:str|None=None):
+    "Raise a `ValueError` naming `arg` (and the loss `name`) unless `value` is one of `choices`; return `value`"
+    if value not in choices: raise ValueError(f"{name+': ' if name else ''}{arg}={value!r}; expected one of {choices}")
+    return value
+
 def check_reduction(reduction:str)->str:
     "Raise a `ValueError` unless `reduction` is one of `reductions`"
-    if reduction not in reductions: raise ValueError(f"reduction={reduction!r}; expected one of {reductions}")
-    return reduction
+    return check_choice('reduction', reduction, reductions)
 
 def reduce_loss(
     loss:Tensor, # Per-item losses
@@ -74,9 +79,28 @@ def as_buffer(x)->Tensor|None:
 # %% ../nbs/00_core.ipynb #0898b501
 def _shape(x): return tuple(x.shape)
 
+def as_plain(x):
+    "`x` as a plain `Tensor` (a view, no copy), or unchanged if it is one or is not a tensor"
+    # fastai's `TensorBase` costs `__torch_function__` overhead on every op, and `torch.compile(fullgraph=True)` refuses
+    # `as_subclass(Tensor)` on a plain `Tensor`: cast only a subclass
+    return x.as_subclass(Tensor) if isinstance(x, Tensor) and type(x) is not Tensor else x
+
+def check_tensor(name:str, x, what:str='target'):
+    "Raise a `TypeError` unless `x` (the loss `name`'s `what`) is a tensor"
+    if not isinstance(x, Tensor): raise TypeError(f"{name}: {what} is a {type(x).__name__}; expected a tensor")
+
+def check_finite(name:str, inp:Tensor):
+    "Raise a `ValueError` if `inp` holds NaN or inf (a device sync: losses call it only when `check_values`)"
+    if not torch.isfinite(inp).all(): raise ValueError(f"{name}: input holds NaN or inf")
+
+def check_class_weight(name:str, w:Tensor|None, n_cls:int, what:str='weight', single_ok:bool=False):
+    "Raise a `ValueError` unless the per-class `w` (if any) has `n_cls` values, or 1 when `single_ok` (broadcast)"
+    if w is None or w.numel()==n_cls or (single_ok and w.numel()==1): return
+    raise ValueError(f"{name}: {what} has {w.numel()} values but the input has {n_cls} classes; expected {n_cls}{' (or 1)' if single_ok else ''}")
+
 def check_input(name:str, inp:Tensor):
     "Check that `inp` is a non-empty floating point tensor"
-    if not isinstance(inp, Tensor): raise TypeError(f"{name}: input is a {type(inp).__name__}; expected a tensor")
+    check_tensor(name, inp, 'input')
     if not inp.is_floating_point(): raise TypeError(f"{name}: input dtype {inp.dtype}; expected a floating point tensor of logits or predictions")
     if inp.numel()==0: raise ValueError(f"{name}: input {_shape(inp)} is an empty batch; expected at least one item")
 
@@ -89,8 +113,7 @@ def check_item_targets(
     n_out:int|None=None, # Required size of `inp` along `axis`, if any
 ):
     "Check that `targ` holds one target per item of `inp`, the items being slices along `axis`"
-    check_input(name, inp)
-    if not isinstance(targ, Tensor): raise TypeError(f"{name}: target is a {type(targ).__name__}; expected a tensor")
+    check_input(name, inp); check_tensor(name, targ)
     what = 'class indices' if integer else 'targets'
     if integer and (targ.is_floating_point() or targ.is_complex() or targ.dtype==torch.bool):
         raise TypeError(f"{name}: target dtype {targ.dtype} holds {'float ' if targ.is_floating_point() else ''}class indices; expected an integer tensor (torch.long)")
@@ -109,8 +132,7 @@ def check_item_targets(
 
 def check_same_targets(name:str, inp:Tensor, targ:Tensor, axis:int=-1):
     "Check that `targ` holds one target per value of `inp`"
-    check_input(name, inp)
-    if not isinstance(targ, Tensor): raise TypeError(f"{name}: target is a {type(targ).__name__}; expected a tensor")
+    check_input(name, inp); check_tensor(name, targ)
     if targ.is_complex(): raise TypeError(f"{name}: target dtype {targ.dtype}; expected real or boolean targets")
     if targ.numel()!=inp.numel(): raise ValueError(f"{name}: input {_shape(inp)} holds {inp.numel()} values but target {_shape(targ)} holds {targ.numel()}; expected one target per value")
     if axis not in (-1, inp.ndim-1) and _shape(targ)!=_shape(inp):
@@ -157,12 +179,6 @@ class FlatLoss(BaseLoss):
         ex = self.func.extra_repr() if isinstance(self.func, nn.Module) else ''
         return f"{type(self).__name__}({ex + ', ' if ex else ''}axis={self.axis}, reduction={self.reduction!r})"
 
-    def _contiguous(self, x):
-        "`x` as a plain `Tensor`; `__call__` moves the class axis, in the input alone"
-        # `BaseLoss` casts with `TensorBase(x)`, which turns float64 into float32 (no float64 gradcheck) and keeps
-        # `__torch_function__` overhead; a plain `Tensor` view avoids both, and mixed fastai subclasses (fastai#3552) too
-        return x.as_subclass(Tensor) if isinstance(x, Tensor) and type(x) is not Tensor else x
-
     def kind_of(self, inp:Tensor, targ:Tensor)->str:
         "The target kind of `targ` for `inp`: `targ_kind`, unless a loss takes more than one"
         return self.targ_kind
@@ -177,7 +193,7 @@ class FlatLoss(BaseLoss):
         check_devices(nm, inp, self.func, targ)
         check_reduction(self.reduction)
         if self.check_values:
-            if not torch.isfinite(inp).all(): raise ValueError(f"{nm}: input holds NaN or inf")
+            check_finite(nm, inp)
             n_cls = inp.shape[self.axis]
             if kind=='index':
                 ok = (targ>=0)&(targ<n_cls)|(targ==getattr(self.func, 'ignore_index', -100))
@@ -186,7 +202,9 @@ class FlatLoss(BaseLoss):
     def __call__(self, inp:Tensor, targ:Tensor, **kwargs)->Tensor:
         self.check(inp, targ)
         kind = self.kind_of(inp, targ)
-        inp,targ = map(self._contiguous, (to_float32(inp),targ))
+        # `BaseLoss` casts with `TensorBase(x)`, which turns float64 into float32 (no float64 gradcheck) and keeps
+        # `__torch_function__` overhead; a plain `Tensor` view avoids both, and mixed fastai subclasses (fastai#3552) too
+        inp,targ = as_plain(to_float32(inp)),as_plain(targ)
         if self.floatify and not targ.is_floating_point(): targ = targ.float()
         if not (targ.is_floating_point() or targ.dtype in (torch.long, torch.bool)): targ = targ.long()
         ax = self.axis%inp.ndim

@@ -14,9 +14,9 @@ from .core import *
 from .core import _shape
 
 # %% auto #0
-__all__ = ['pairwise_distances', 'triplet_loss', 'TripletLoss', 'contrastive_loss', 'ContrastiveLoss', 'RowFlat', 'MinedFlat',
-           'TripletLossFlat', 'ContrastiveLossFlat', 'CosineEmbeddingLoss', 'MarginRankingLoss', 'PairFlat',
-           'CosineEmbeddingLossFlat', 'MarginRankingLossFlat']
+__all__ = ['minings', 'pairwise_distances', 'triplet_loss', 'TripletLoss', 'contrastive_loss', 'ContrastiveLoss', 'RowFlat',
+           'MinedFlat', 'TripletLossFlat', 'ContrastiveLossFlat', 'CosineEmbeddingLoss', 'MarginRankingLoss',
+           'PairFlat', 'CosineEmbeddingLossFlat', 'MarginRankingLossFlat']
 
 # %% ../nbs/06_embedding.ipynb #5ce7711e
 def pairwise_distances(x:Tensor, squared:bool=False)->Tensor:
@@ -32,6 +32,8 @@ def _masks(targ:Tensor):
     eye = torch.eye(len(targ), dtype=torch.bool, device=targ.device)
     return same&~eye,~same
 
+minings = ('batch_hard','batch_all')
+
 def triplet_loss(
     inp:Tensor, # Embeddings (N,D)
     targ:Tensor, # Class labels (N,)
@@ -40,7 +42,7 @@ def triplet_loss(
     reduction:str='mean',
 )->Tensor:
     "Triplet loss $[d(a,p)-d(a,n)+m]_+$ with in-batch mining (Hermans et al. 2017, eq. 4 batch hard, eq. 5 batch all)"
-    if mining not in ('batch_hard','batch_all'): raise ValueError(f"mining={mining!r}; expected 'batch_hard' or 'batch_all'")
+    check_choice('mining', mining, minings)
     d = pairwise_distances(to_float32(inp))
     pos,neg = _masks(targ)
     if mining=='batch_hard':
@@ -57,7 +59,7 @@ class TripletLoss(nn.Module):
     "Module form of `triplet_loss`"
     def __init__(self, margin:float=1., mining:str='batch_hard', reduction:str='mean'):
         super().__init__()
-        if mining not in ('batch_hard','batch_all'): raise ValueError(f"mining={mining!r}; expected 'batch_hard' or 'batch_all'")
+        check_choice('mining', mining, minings, type(self).__name__)
         store_attr()
     def extra_repr(self): return f"margin={self.margin}, mining={self.mining!r}"
     def forward(self, inp, targ): return triplet_loss(inp, targ, self.margin, self.mining, self.reduction)
@@ -100,16 +102,16 @@ class RowFlat(FlatLoss):
     def check(self, inp, targ):
         nm = type(self).__name__
         check_input(nm, inp)
-        if not isinstance(targ, Tensor): raise TypeError(f"{nm}: target is a {type(targ).__name__}; expected a tensor")
+        check_tensor(nm, targ)
         self.check_rows(nm, inp, targ)
         check_devices(nm, inp, self.func, targ)
         if _shape(targ)!=(inp.shape[0],): raise ValueError(f"{nm}: input {_shape(inp)} holds {inp.shape[0]} {self.rows} but target {_shape(targ)} holds {targ.numel()} {self.targs}; expected target ({inp.shape[0]},)")
         check_reduction(self.reduction)
-        if self.check_values and not torch.isfinite(inp).all(): raise ValueError(f"{nm}: input holds NaN or inf")
+        if self.check_values: check_finite(nm, inp)
     def prep_targ(self, targ): return targ
     def __call__(self, inp, targ, **kwargs):
         self.check(inp, targ)
-        return self.func(to_float32(inp).as_subclass(Tensor), self.prep_targ(targ.as_subclass(Tensor)), **kwargs)
+        return self.func(as_plain(to_float32(inp)), self.prep_targ(as_plain(targ)), **kwargs)
 
 class MinedFlat(RowFlat):
     "A Flat loss on embeddings (N,D) and class labels (N,), mined within the batch; `activation` and `decodes` return the embedding"

@@ -27,7 +27,7 @@ class OneHotTargets:
         if isinstance(inp, Tensor) and inp.ndim>1 and self.kind_of(inp, targ)=='index':
             self.check(inp, targ)
             ax = self.axis%inp.ndim
-            targ = F.one_hot(targ.as_subclass(Tensor).long().reshape(inp.shape[:ax]+inp.shape[ax+1:]), inp.shape[ax]).movedim(-1, ax)
+            targ = F.one_hot(as_plain(targ).long().reshape(inp.shape[:ax]+inp.shape[ax+1:]), inp.shape[ax]).movedim(-1, ax)
         return super().__call__(inp, targ, **kwargs)
 
 # %% ../nbs/03_multilabel.ipynb #8f9502ed
@@ -51,10 +51,7 @@ class BCEWithLogitsLossFlat(OneHotTargets, SigmoidDecodes, FlatLoss):
 
     def check(self, inp, targ):
         super().check(inp, targ)
-        for k in ('weight','pos_weight'):
-            b = getattr(self.func, k)
-            if b is not None and b.numel()>1 and b.numel()!=inp.shape[self.axis]:
-                raise ValueError(f"{type(self).__name__}: {k} has {b.numel()} values but input {tuple(inp.shape)} has {inp.shape[self.axis]} classes along axis {self.axis}")
+        for k in ('weight','pos_weight'): check_class_weight(type(self).__name__, getattr(self.func, k), inp.shape[self.axis], k, single_ok=True)
 
 # %% ../nbs/03_multilabel.ipynb #75f57ed1
 def binary_focal_loss(

@@ -107,7 +107,13 @@ def gaussian_nll_loss(
 )->Tensor:
     "`F.gaussian_nll_loss` on a mean and a softplus-positive variance predicted together"
     mu,raw = to_float32(inp).unbind(-1)
-    return F.gaussian_nll_loss(mu, targ, F.softplus(raw), full=full, eps=eps, reduction=reduction)
+    # Written out: `F.gaussian_nll_loss` checks `torch.any(var<0)`, a device sync on every batch and a graph break under
+    # `torch.compile(fullgraph=True)`, and a softplus is never negative. Its clamp at `eps` passes the gradient straight
+    # through (an in-place clamp under `no_grad`); so does this one
+    var = F.softplus(raw)
+    var = var + (var.clamp_min(eps)-var).detach()
+    loss = 0.5*(var.log() + (mu-targ)**2/var)
+    return reduce_loss(loss + 0.5*math.log(2*math.pi) if full else loss, reduction)
 
 class GaussianNLLLoss(nn.Module):
     "Module form of `gaussian_nll_loss`"

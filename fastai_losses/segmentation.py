@@ -23,7 +23,7 @@ seg_modes = ('multiclass','binary','multilabel')
 
 def _seg_probs(inp:Tensor, targ:Tensor, mode:str, ignore_index:int|None):
     "Probabilities (N,C,P) in float32, the target as class indices (N,P) or a 0/1 mask (N,C,P), and the kept pixels (N,1,P), or `None` when all are kept"
-    if mode not in seg_modes: raise ValueError(f"mode={mode!r}; expected one of {seg_modes}")
+    check_choice('mode', mode, seg_modes)
     x = to_float32(inp).flatten(2)
     n,c = x.shape[:2]
     if mode=='multiclass':
@@ -116,7 +116,7 @@ class _SegLoss(nn.Module):
     def __init__(self, smooth=1., ignore_index=None, square_in_union=False, mode='multiclass', per_image=False, weight=None, reduction='mean'):
         super().__init__()
         nm = type(self).__name__
-        if mode not in seg_modes: raise ValueError(f"{nm}: mode={mode!r}; expected one of {seg_modes}")
+        check_choice('mode', mode, seg_modes, nm)
         check_smooth(smooth)
         weight = as_buffer(weight)
         if mode=='binary' and weight is not None and weight.numel()!=1:
@@ -149,7 +149,7 @@ class SegFlat(FlatLoss):
     def check(self, inp, targ):
         nm,mode = type(self).__name__,self.func.mode
         check_input(nm, inp)
-        if not isinstance(targ, Tensor): raise TypeError(f"{nm}: target is a {type(targ).__name__}; expected a tensor")
+        check_tensor(nm, targ)
         if inp.ndim<2 or not -inp.ndim<=self.axis<inp.ndim: raise ValueError(f"{nm}: input {_shape(inp)} has no class axis {self.axis}; expected (N,C,d1,...)")
         ax = self.axis%inp.ndim
         if ax==0: raise ValueError(f"{nm}: axis={self.axis} is the batch axis; expected the class axis")
@@ -167,17 +167,16 @@ class SegFlat(FlatLoss):
             if targ.is_complex(): raise TypeError(f"{nm}: target dtype {targ.dtype}; expected a 0/1 mask")
             if _shape(targ)!=_shape(inp) and not (mode=='binary' and _shape(targ)==rest):
                 raise ValueError(f"{nm}: input {_shape(inp)} needs a target {_shape(inp)}{' or '+str(rest) if mode=='binary' else ''} in {mode!r} mode, got {_shape(targ)}")
-        w = getattr(self.func, 'weight', None)
-        if w is not None and w.numel()!=c: raise ValueError(f"{nm}: weight has {w.numel()} values but the input has {c} classes; expected {c}")
+        check_class_weight(nm, getattr(self.func, 'weight', None), c)
         check_devices(nm, inp, self.func, targ)
         check_reduction(self.reduction)
-        if self.check_values and not torch.isfinite(inp).all(): raise ValueError(f"{nm}: input holds NaN or inf")
+        if self.check_values: check_finite(nm, inp)
 
     def __call__(self, inp:Tensor, targ:Tensor, **kwargs)->Tensor:
         self.check(inp, targ)
         ax = self.axis%inp.ndim
-        inp = to_float32(inp).as_subclass(Tensor).movedim(ax, 1)
-        targ = targ.as_subclass(Tensor)
+        inp = as_plain(to_float32(inp)).movedim(ax, 1)
+        targ = as_plain(targ)
         if self.func.mode=='multiclass': targ = targ.squeeze(ax) if targ.ndim==inp.ndim else targ
         else: targ = targ.movedim(ax, 1) if targ.ndim==inp.ndim else targ.unsqueeze(1)
         return self.func(inp, targ, **kwargs)

@@ -46,6 +46,10 @@ def test_compare_is_deterministic():
     r = [compare_losses(dls, 'small_cnn', dict(ce=CrossEntropyLossFlat(), poly=PolyLossFlat()), show_progress=False) for _ in range(2)]
     pd.testing.assert_frame_equal(r[0].results.drop(columns='seconds'), r[1].results.drop(columns='seconds'))
     pd.testing.assert_frame_equal(r[0].logs, r[1].logs)
+    # the epoch axis of the comparison plot has whole-number ticks (1, 2, not 1.0, 1.2, ...)
+    import matplotlib; matplotlib.use('Agg'); import matplotlib.pyplot as plt
+    fig = r[0].plot(); ticks = fig.axes[1].get_xticks(); plt.close(fig)
+    assert len(ticks) and all(float(t).is_integer() for t in ticks), ticks
 
 def test_module_arch_and_factories():
     "An `nn.Module` is copied per run (same start for every loss); a factory gets the `DataLoaders`"
