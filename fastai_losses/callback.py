@@ -27,6 +27,7 @@ def _per_batch(m):
     return isinstance(m, AvgMetric)
 
 def _nan_row(n): return torch.full((n,), float('nan'))
+def _plain(x): return tuple(_plain(o) for o in x) if isinstance(x, (tuple,list)) else as_plain(x.detach())
 
 # What a metric legitimately raises on one batch that its epoch would not: scikit-learn's `roc_auc_score` on a batch with
 # one class, or a ratio over an empty batch. Anything else (a TypeError, a shape error) is a bug in the metric, and surfaces
@@ -89,13 +90,13 @@ class LossMetricLogger(Callback):
         vals,later = [],False
         if has_loss:
             # plain tensors: fastai's `TensorBase.__torch_function__` would double the metrics' cost
-            pred,yb = as_plain(L.pred.detach()),tuple(as_plain(y.detach()) for y in L.yb)
+            pred,yb = _plain(L.pred),tuple(_plain(y) for y in L.yb) # a model with several heads gives a tuple
             vals.append(_scalar(L.loss)) # `learn.loss` is unscaled under `to_fp16` (`loss_grad` is scaled)
             acc = None
             for m in self._mets:
                 if _per_batch(m):
                     try:
-                        if m.func in (accuracy, error_rate) and len(yb)==1 and pred.numel()==yb[0].numel()*pred.shape[-1]:
+                        if m.func in (accuracy, error_rate) and len(yb)==1 and isinstance(pred, Tensor) and pred.numel()==yb[0].numel()*pred.shape[-1]:
                             # the same value as fastai's `accuracy`/`error_rate`, computed once for both, without
                             # `flatten_check`'s overhead: on a small model this halves the logger's cost per batch
                             if acc is None: acc = (pred.argmax(-1).view(-1)==yb[0].view(-1)).float().mean()
@@ -195,8 +196,10 @@ def _ema(y, beta=0.9):
     return np.array(out)
 
 @patch
-def plot(self:LossMetricLogger, metric:str|None=None, phase:str='train', beta:float=0.9, figsize=(9,4)):
-    "Loss (left axis) and `metric` (right axis) for every `phase` batch, raw points and an EMA, with epoch and unfreeze boundaries"
+def plot(self:LossMetricLogger, metric:str|None=None, phase:str='train', beta:float=0.9, figsize=(9,4),
+         loss:str='loss', # The loss column: 'loss', or a part such as 'loss_breed' (a head of `MultiTargetLoss`, a term of `CombinedLoss`)
+        ):
+    "`loss` (left axis) and `metric` (right axis) for every `phase` batch, raw points and an EMA, with epoch and unfreeze boundaries"
     import matplotlib.pyplot as plt
     df = self.df
     if not len(df): raise ValueError("LossMetricLogger.plot: nothing logged yet; fit the learner first")
@@ -206,11 +209,12 @@ def plot(self:LossMetricLogger, metric:str|None=None, phase:str='train', beta:fl
     mets = [c for c in df.columns if c not in fixed and not c.startswith('loss_')]
     metric = ifnone(metric, mets[0] if mets else None)
     if metric is not None and metric not in df: raise ValueError(f"LossMetricLogger.plot: no metric {metric!r}; logged metrics are {mets}")
+    if loss not in df: raise ValueError(f"LossMetricLogger.plot: no loss column {loss!r}; logged are {[c for c in df.columns if c.startswith('loss')]}")
     x = df.step.to_numpy() if phase=='train' else np.arange(len(df))
     fig,ax = plt.subplots(figsize=figsize)
-    ax.plot(x, df.loss, '.', color='C0', alpha=0.3, ms=3)
-    ax.plot(x, _ema(df.loss, beta), color='C0', label='loss')
-    ax.set_xlabel('training step' if phase=='train' else 'validation batch'); ax.set_ylabel('loss', color='C0')
+    ax.plot(x, df[loss], '.', color='C0', alpha=0.3, ms=3)
+    ax.plot(x, _ema(df[loss], beta), color='C0', label=loss)
+    ax.set_xlabel('training step' if phase=='train' else 'validation batch'); ax.set_ylabel(loss, color='C0')
     handles = ax.get_lines()[1:2]
     if metric is not None:
         ax2 = ax.twinx()
@@ -222,7 +226,7 @@ def plot(self:LossMetricLogger, metric:str|None=None, phase:str='train', beta:fl
     unfrozen = df.index[df.frozen.shift(fill_value=False) & ~df.frozen]
     for i in unfrozen: handles.append(ax.axvline(x[i], color='k', ls='--', lw=1.2, label='unfreeze'))
     ax.legend(handles=handles, loc='upper center')
-    ax.set_title(f"{phase} loss and {metric} per batch (dotted: epoch boundaries)")
+    ax.set_title(f"{phase} {loss.replace('_', ' ')} and {metric} per batch (dotted: epoch boundaries)")
     fig.tight_layout()
     return fig
 

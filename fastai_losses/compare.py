@@ -22,8 +22,9 @@ from .all import *
 from .data import *
 
 # %% auto #0
-__all__ = ['archs', 'named_losses', 'WeightsUnavailable', 'EfficientNetLite0Body', 'small_cnn', 'BodyBnEval', 'default_lr',
-           'arch_stats', 'make_learner', 'LossComparison', 'compare_losses', 'get_losses', 'run_cli', 'main']
+__all__ = ['archs', 'named_losses', 'WeightsUnavailable', 'EfficientNetLite0Body', 'small_cnn', 'MultiHead', 'BodyBnEval',
+           'default_lr', 'arch_stats', 'make_learner', 'LossComparison', 'compare_losses', 'get_losses', 'run_cli',
+           'main']
 
 # %% ../nbs/21_compare.ipynb #5619f622
 class WeightsUnavailable(RuntimeError):
@@ -53,6 +54,11 @@ def small_cnn(n_in:int=3, n_out:int=10, nf:int=32)->nn.Module:
 
 def _body_head_splitter(m): return [params(m[0]), params(m[1])]
 
+class MultiHead(nn.Module):
+    "One linear layer per entry of `n_outs` on the same features; `forward` returns their outputs as a tuple (for `MultiTargetLoss`)"
+    def __init__(self, n_in:int, *n_outs:int): super().__init__(); self.heads = nn.ModuleList([nn.Linear(n_in, n) for n in n_outs])
+    def forward(self, x): return tuple(h(x) for h in self.heads)
+
 class BodyBnEval(Callback):
     "Keep every BatchNorm layer of the pretrained body (`model[0]`) in eval mode, so its ImageNet statistics stay fixed, also after unfreezing"
     # fastai's `BnFreeze` does this only while the layer is frozen, and `fine_tune` unfreezes it
@@ -77,10 +83,13 @@ def make_learner(
     loss_func, # The loss
     metrics=error_rate, # fastai metrics
     pretrained:bool=True, # Load ImageNet weights (an error, not a silent fallback, if they can't be had)
+    *,
+    n_out:int|tuple|None=None, # Outputs of the head; a tuple, e.g. (37, 2), gives one linear head per entry and a model that returns a tuple (efficientnet_lite0 only)
     **kwargs, # Passed to `Learner`
 )->Learner:
     "A `Learner` for `arch` with a pretrained body and a new head, frozen BatchNorm statistics in the frozen body, ready for `fine_tune`"
-    n_out = getattr(dls, 'c', None) or len(dls.vocab)
+    n_out = n_out or getattr(dls, 'c', None) or len(dls.vocab)
+    if isinstance(n_out, (tuple,list)) and arch!='efficientnet_lite0': raise ValueError(f"n_out={n_out}: several heads are built for arch='efficientnet_lite0' only; got arch={arch!r}")
     bn = dict(train_bn=False, cbs=[BodyBnEval()]+listify(kwargs.pop('cbs', None)))
     if isinstance(arch, nn.Module): return Learner(dls, copy.deepcopy(arch), loss_func=loss_func, metrics=metrics, **kwargs)
     if arch not in archs: raise ValueError(f"arch={arch!r}; expected a module or one of {archs}")
@@ -89,7 +98,8 @@ def make_learner(
         return Learner(dls, small_cnn(n_out=n_out), loss_func=loss_func, metrics=metrics, **kwargs)
     if arch=='efficientnet_lite0':
         body = EfficientNetLite0Body(pretrained)
-        head = nn.Sequential(nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Dropout(0.2), nn.Linear(body.n_features, n_out))
+        pool = [nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Dropout(0.2)]
+        head = nn.Sequential(*pool, MultiHead(body.n_features, *n_out) if isinstance(n_out, (tuple,list)) else nn.Linear(body.n_features, n_out))
         learn = Learner(dls, nn.Sequential(body, head), loss_func=loss_func, metrics=metrics, splitter=_body_head_splitter, **bn, **kwargs)
         if pretrained: learn.freeze()
         return learn

@@ -272,6 +272,17 @@ class CombinedLoss:
     @property
     def y_int(self): return all(getattr(l, 'y_int', False) for l in self.losses)
     @property
+    def thresh(self):
+        "The first term's decision threshold; setting it reaches every term that has one (fastxtend#13: it was silently ignored)"
+        t = _with_thresh(self)
+        if not t: raise AttributeError(f"{type(self).__name__}: no term has a `thresh`")
+        return t[0].thresh
+    @thresh.setter
+    def thresh(self, v):
+        t = _with_thresh(self)
+        if not t: raise AttributeError(f"{type(self).__name__}: no term has a `thresh` to set")
+        for l in t: l.thresh = v
+    @property
     def names(self):
         "One name per term: the class name, numbered when it repeats"
         names,seen = [],{}
@@ -280,7 +291,11 @@ class CombinedLoss:
             names.append(n if seen[n]==1 else f"{n}{seen[n]}")
         return names
 
-    def __call__(self, inp:Tensor, targ:Tensor, **kwargs)->Tensor:
+    def __call__(self, inp:Tensor, targ:Tensor, *more, **kwargs)->Tensor:
+        if more or isinstance(inp, (tuple,list)):
+            got = f"{len(inp)} outputs" if isinstance(inp, (tuple,list)) else "one output"
+            raise TypeError(f"CombinedLoss: got {got} and {1+len(more)} targets; it adds losses of one output against one target. "
+                            "For one loss per output and target, use `MultiTargetLoss(loss_1, loss_2, ...)`")
         check_reduction(self.reduction)
         outs = [l(inp, targ, **kwargs) for l in self.losses]
         if self.reduction=='none':
@@ -307,6 +322,12 @@ class CombinedLoss:
         if not _is_num(w): return NotImplemented
         return CombinedLoss(*self.losses, weights=[w*v for v in self.weights])
     __rmul__ = __mul__
+
+def _with_thresh(l):
+    "The terms of `l` (nested sums and heads included) that have a `thresh`"
+    subs = getattr(l, 'losses', None)
+    if subs is None: return [l] if hasattr(l, 'thresh') else []
+    return [o for s in subs for o in _with_thresh(s)]
 
 def _terms(l): return l._terms() if isinstance(l, CombinedLoss) else [(1., l)]
 def _combine(a, b):

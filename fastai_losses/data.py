@@ -62,7 +62,7 @@ class RegexLabeller:
     def __init__(self, pat): self.pat = re.compile(pat)
     def __call__(self, o): return self.pat.match(Path(o).name).group(1)
 
-def species_label(o)->str:
+def species_label(o): # no return annotation: fastai would take it for the input type, and `test_dl(with_labels=True)` would refuse paths
     "'cat' for a capitalised file name, else 'dog'"
     return 'cat' if Path(o).name[0].isupper() else 'dog'
 
@@ -90,7 +90,7 @@ def _subsample(items, group, n_per_group, drop, label, seed):
 
 def pets_dls(
     path:str|Path|None=None, # PETS folder; `pets_path()` when `None`
-    label:str='breed', # 'breed' (37 classes) or 'species' (cat or dog)
+    label:str|tuple='breed', # 'breed' (37 classes) or 'species' (cat or dog); a tuple such as ('breed', 'species') gives one target per entry
     size:int=224, # Image side after resizing
     bs:int=32, # Batch size
     valid_pct:float=0.2, # Share of images held out for validation
@@ -103,13 +103,14 @@ def pets_dls(
 )->DataLoaders:
     "Image `DataLoaders` for Oxford-IIIT PETS, by breed or by species"
     imgs = _pets_images(pets_path(path))
-    lab = pets_label(label)
+    labs = [pets_label(l) for l in ((label,) if isinstance(label, str) else label)]
+    lab = labs[0] # `drop` is keyed by the first label
     files = [f for f in get_image_files(imgs) if re.match(r'^.*_\d+\.jpg$', f.name)]
     if n_per_class or drop: files = _subsample(files, pets_label('breed'), n_per_class, drop, lab, seed)
     item = [Resize(size, method='squish')]
     batch = ([Flip()] if augment else []) + [Normalize.from_stats(*stats)]
     if augment: item = [RandomResizedCrop(size, min_scale=0.75)]
-    dblock = DataBlock(blocks=(ImageBlock, CategoryBlock), get_y=lab, splitter=RandomSplitter(valid_pct, seed=seed),
+    dblock = DataBlock(blocks=(ImageBlock,)+(CategoryBlock,)*len(labs), get_y=labs if len(labs)>1 else lab, n_inp=1, splitter=RandomSplitter(valid_pct, seed=seed),
                        item_tfms=item, batch_tfms=batch)
     return dblock.dataloaders(files, bs=bs, **kwargs)
 
