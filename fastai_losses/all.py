@@ -8,6 +8,7 @@ from .distribution import *
 from .embedding import *
 from .multitarget import *
 from .advisor import *
+from .calibration import *
 from .callback import *
 # Every name that fastai's star imports also define keeps fastai's meaning (its positional order, defaults, `activation`/
 # `decodes`). fastai's `DiceLoss(axis=1, smooth=1e-6, reduction='sum')` scores each image and class and sums them; ours

@@ -198,6 +198,7 @@ def _ema(y, beta=0.9):
 @patch
 def plot(self:LossMetricLogger, metric:str|None=None, phase:str='train', beta:float=0.9, figsize=(9,4),
          loss:str='loss', # The loss column: 'loss', or a part such as 'loss_breed' (a head of `MultiTargetLoss`, a term of `CombinedLoss`)
+         divergence:bool=False, # Shade the epochs where the validation loss rises while `metric` improves or holds (`divergence()`)
         ):
     "`loss` (left axis) and `metric` (right axis) for every `phase` batch, raw points and an EMA, with epoch and unfreeze boundaries"
     import matplotlib.pyplot as plt
@@ -225,8 +226,41 @@ def plot(self:LossMetricLogger, metric:str|None=None, phase:str='train', beta:fl
     for i in starts: ax.axvline(x[i], color='grey', ls=':', lw=0.8)
     unfrozen = df.index[df.frozen.shift(fill_value=False) & ~df.frozen]
     for i in unfrozen: handles.append(ax.axvline(x[i], color='k', ls='--', lw=1.2, label='unfreeze'))
+    if divergence and metric is not None:
+        for r in self.divergence(metric).itertuples():
+            idx = df.index[(df.epoch>r.start_epoch) & (df.epoch<=r.end_epoch)]
+            if len(idx): handles.append(ax.axvspan(x[idx[0]], x[idx[-1]], color='red', alpha=0.12, label='valid loss up, metric not worse'))
     ax.legend(handles=handles, loc='upper center')
     ax.set_title(f"{phase} {loss.replace('_', ' ')} and {metric} per batch (dotted: epoch boundaries)")
     fig.tight_layout()
     return fig
 
+
+# %% ../nbs/10_callback.ipynb #0ebce9e2
+@patch
+def divergence(self:LossMetricLogger,
+    metric:str|None=None, # A logged metric; the first one by default
+    higher_is_better:bool|None=None, # None: lower is better for names holding 'error' or 'loss', higher otherwise
+)->pd.DataFrame:
+    "Stretches of epochs where the validation loss rises while `metric` improves or holds: first and last epoch, loss and metric at both ends"
+    df = self.df
+    v = df[df.phase=='valid'] if len(df) else df
+    if not len(v): raise ValueError("LossMetricLogger.divergence: no validation rows logged yet")
+    fixed = {'fit','epoch','phase','iter','step','frozen','lr','bs','loss'}
+    mets = [c for c in v.columns if c not in fixed and not c.startswith('loss_')]
+    metric = ifnone(metric, mets[0] if mets else None)
+    if metric not in v: raise ValueError(f"LossMetricLogger.divergence: no metric {metric!r}; logged metrics are {mets}")
+    hib = ifnone(higher_is_better, not any(k in metric for k in ('error', 'loss')))
+    ep = v.groupby('epoch').apply(lambda g: pd.Series({'loss': np.average(g.loss, weights=g.bs), 'metric': np.average(g[metric], weights=g.bs)}), include_groups=False)
+    better = ep.metric.diff()*(1 if hib else -1) # > 0: the metric improved
+    flag = ((ep.loss.diff()>0) & (better>=0)).tolist()
+    cols = ['start_epoch', 'end_epoch', 'loss_start', 'loss_end', f'{metric}_start', f'{metric}_end']
+    rows,eps,i = [],ep.index.tolist(),0
+    while i<len(flag):
+        if not flag[i]: i += 1; continue
+        j = i
+        while j+1<len(flag) and flag[j+1]: j += 1
+        a,b = eps[i-1],eps[j] # from the epoch before the rise to the last epoch of it
+        rows.append([a, b, ep.loss[a], ep.loss[b], ep.metric[a], ep.metric[b]])
+        i = j+1
+    return pd.DataFrame(rows, columns=cols)

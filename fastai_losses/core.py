@@ -227,9 +227,9 @@ class FlatLoss(BaseLoss):
 
 # %% ../nbs/00_core.ipynb #3c1166e7
 class SoftmaxDecodes:
-    "Mixin: softmax `activation` and argmax `decodes` along `axis`"
-    softmax = True
-    def activation(self, x:Tensor)->Tensor: return F.softmax(x, dim=self.axis)
+    "Mixin: softmax `activation` (of the logits divided by `temperature`, 1 unless `fit_temperature` set it) and argmax `decodes` along `axis`"
+    softmax,temperature = True,1.
+    def activation(self, x:Tensor)->Tensor: return F.softmax(x if self.temperature==1 else x/self.temperature, dim=self.axis)
     def decodes(self, x:Tensor)->Tensor: return x.argmax(dim=self.axis)
 
 class SigmoidDecodes:
