@@ -115,7 +115,19 @@ def make_learner(
 class LossComparison:
     "The outcome of `compare_losses`: `results` (one row per run), `logs` (every logged batch, with a `run` column) and `loggers`"
     def __init__(self, results:pd.DataFrame, logs:pd.DataFrame, loggers:dict, metric:str|None): store_attr()
-    def __repr__(self): return f"LossComparison of {len(self.results)} runs\n{self.results.to_string(index=False)}"
+    def __repr__(self): return f"LossComparison of {len(self.results)} runs\n{self.results.to_string(index=False)}\n{self.verdict()}"
+
+    def verdict(self)->str:
+        "Which loss tracks its metric best over training batches (Spearman), and which is best calibrated on the validation set (ECE)"
+        r = self.results; out = []
+        if 'spearman' in r and r.spearman.notna().any():
+            sign = 1 if any(k in (self.metric or '') for k in ('error', 'loss')) else -1 # a loss tracks an error upwards, an accuracy downwards
+            best = r.loc[(sign*r.spearman).idxmax()]
+            out.append(f"Tracks {self.metric} best: {best.run} (Spearman {best.spearman:.2f} between loss and {self.metric} over training batches).")
+        if 'ece' in r and r.ece.notna().any():
+            best = r.loc[r.ece.idxmin()]
+            out.append(f"Best calibrated: {best.run} (validation ECE {best.ece:.3f}).")
+        return ' '.join(out)
 
     def plot(self, metric:str|None=None, beta:float=0.9, figsize=(11,4)):
         "The `metric` of every run per training step (EMA), and after every validation epoch; losses are not comparable across kinds, metrics are"
@@ -184,6 +196,11 @@ def compare_losses(
         vals = learn.recorder.values[-1]
         row = dict(run=name, loss_func=repr(lf), valid_loss=vals[1])
         row.update({_metric_name(m): v for m,v in zip(metrics, vals[2:])})
+        with learn.no_bar(): probs,targs = learn.get_preds()
+        softmax = isinstance(lf.losses[0] if isinstance(lf, CombinedLoss) else lf, SoftmaxDecodes) and probs.ndim==2
+        row['ece'] = calibration_error(probs, targs).item() if softmax else float('nan') # the top label's: softmax losses only
+        tr,m0 = lg.df[lg.df.phase=='train'],_metric_name(metrics[0])
+        row['spearman'] = tr.loss.corr(tr[m0], method='spearman') if m0 in tr else float('nan') # loss against the metric, training batches
         row['seconds'] = round(secs, 1)
         rows.append(row); logs.append(lg.df.assign(run=name)); loggers[name] = lg
     return LossComparison(pd.DataFrame(rows), pd.concat(logs, ignore_index=True), loggers, _metric_name(metrics[0]))
@@ -302,7 +319,7 @@ def run_cli(argv=None)->LossComparison|Advice:
                              pretrained=not a.no_pretrained, show_progress=not a.quiet)
     except (ValueError, DataNotFound, WeightsUnavailable) as e:
         print(f"fastai-losses compare: error: {e}", file=sys.stderr); sys.exit(2)
-    print(res.results.to_string(index=False))
+    print(res.results.to_string(index=False)); print(res.verdict())
     print(f"Compare the runs on {res.metric}, not on valid_loss: each loss has its own scale for the same predictions.")
     files = res.save(a.out)
     print(f"wrote {', '.join(f.name for f in files)} to {Path(a.out)}/")
