@@ -19,6 +19,11 @@ import fastai.callback.progress
 __all__ = ['calibration_error', 'CalibrationError', 'plot_calibration', 'fit_temperature', 'tune_threshold']
 
 # %% ../nbs/11_calibration.ipynb #1eb1e9be
+def _bins(probs:Tensor, targ:Tensor, n_bins:int)->tuple:
+    "Each prediction's confidence bin (bin b holds (b/M, (b+1)/M]), its top-label confidence, and whether it is right"
+    conf,pred = probs.float().max(1)
+    return (conf*n_bins).ceil().clamp(1, n_bins).long()-1,conf,(pred==targ).float()
+
 def calibration_error(
     probs:Tensor, # Probabilities (N,C), each row summing to 1
     targ:Tensor, # Class indices (N,)
@@ -26,9 +31,7 @@ def calibration_error(
 )->Tensor:
     "Expected calibration error of the top label (Guo et al. 2017, eq. 3), with equal-width confidence bins $(lo, hi]$"
     if probs.ndim!=2 or targ.shape!=probs.shape[:1]: raise ValueError(f"calibration_error: probs {tuple(probs.shape)} and targ {tuple(targ.shape)}; expected (N,C) and (N,)")
-    conf,pred = probs.float().max(1)
-    correct = (pred==targ).float()
-    b = (conf*n_bins).ceil().clamp(1, n_bins).long()-1 # bin b holds (b/M, (b+1)/M]
+    b,conf,correct = _bins(probs, targ, n_bins)
     gap = torch.bincount(b, correct-conf, minlength=n_bins) # Σ(acc-conf) per bin
     return gap.abs().sum()/max(len(targ), 1)
 
@@ -54,8 +57,7 @@ def plot_calibration(learn, dl=None, n_bins:int=15, figsize=(5, 5), ax=None):
     "Reliability diagram of `learn` on `dl` (the validation set by default): accuracy per confidence bin against the diagonal, and the ECE"
     import matplotlib.pyplot as plt
     with learn.no_bar(): probs,targ = learn.get_preds(dl=dl)
-    conf,pred = probs.float().max(1); correct = (pred==targ).float()
-    b = (conf*n_bins).ceil().clamp(1, n_bins).long()-1
+    b,conf,correct = _bins(probs, targ, n_bins)
     n = torch.bincount(b, minlength=n_bins).float()
     acc = torch.bincount(b, correct, minlength=n_bins)/n.clamp_min(1)
     mid = (torch.arange(n_bins)+0.5)/n_bins

@@ -187,6 +187,11 @@ class LossMetricLogger(Callback):
         return pd.DataFrame(self.rows)
 
 # %% ../nbs/10_callback.ipynb #cf88eb38
+def _metric_cols(df)->list:
+    "The logged metrics: every column but the row's bookkeeping, the loss and its parts (`loss_*`)"
+    fixed = {'fit','epoch','phase','iter','step','frozen','lr','bs','loss'}
+    return [c for c in df.columns if c not in fixed and not c.startswith('loss_')]
+
 def _ema(y, beta=0.9):
     "Debiased exponential moving average of `y` (as fastai's `AvgSmoothLoss`), NaNs skipped"
     out,v,n = [],0.,0
@@ -206,8 +211,7 @@ def plot(self:LossMetricLogger, metric:str|None=None, phase:str='train', beta:fl
     if not len(df): raise ValueError("LossMetricLogger.plot: nothing logged yet; fit the learner first")
     df = df[df.phase==phase].reset_index(drop=True)
     if not len(df): raise ValueError(f"LossMetricLogger.plot: no {phase!r} rows; logged phases are {sorted(self.df.phase.unique())}")
-    fixed = {'fit','epoch','phase','iter','step','frozen','lr','bs','loss'}
-    mets = [c for c in df.columns if c not in fixed and not c.startswith('loss_')]
+    mets = _metric_cols(df)
     metric = ifnone(metric, mets[0] if mets else None)
     if metric is not None and metric not in df: raise ValueError(f"LossMetricLogger.plot: no metric {metric!r}; logged metrics are {mets}")
     if loss not in df: raise ValueError(f"LossMetricLogger.plot: no loss column {loss!r}; logged are {[c for c in df.columns if c.startswith('loss')]}")
@@ -246,8 +250,7 @@ def divergence(self:LossMetricLogger,
     df = self.df
     v = df[df.phase=='valid'] if len(df) else df
     if not len(v): raise ValueError("LossMetricLogger.divergence: no validation rows logged yet")
-    fixed = {'fit','epoch','phase','iter','step','frozen','lr','bs','loss'}
-    mets = [c for c in v.columns if c not in fixed and not c.startswith('loss_')]
+    mets = _metric_cols(v)
     metric = ifnone(metric, mets[0] if mets else None)
     if metric not in v: raise ValueError(f"LossMetricLogger.divergence: no metric {metric!r}; logged metrics are {mets}")
     hib = ifnone(higher_is_better, not any(k in metric for k in ('error', 'loss')))

@@ -19,7 +19,7 @@ with warnings.catch_warnings(): # fastai 2.8's `layers.py` calls `torch.jit.scri
 __all__ = ['reductions', 'BF16_CLAMP', 'check_choice', 'check_reduction', 'reduce_loss', 'to_float32', 'focusing', 'as_buffer',
            'as_plain', 'check_tensor', 'check_finite', 'check_class_weight', 'check_input', 'check_item_targets',
            'check_same_targets', 'check_devices', 'check_softmax_classes', 'FlatLoss', 'SoftmaxDecodes',
-           'SigmoidDecodes', 'CombinedLoss']
+           'SigmoidDecodes', 'LossSet', 'CombinedLoss']
 
 # %% ../nbs/00_core.ipynb #dafe1aab
 reductions = ('mean','sum','none')
@@ -241,20 +241,26 @@ class SigmoidDecodes:
 # %% ../nbs/00_core.ipynb #698d6f1c
 def _is_num(w): return isinstance(w, (int,float)) and not isinstance(w, bool)
 
-class CombinedLoss:
-    "A weighted sum of losses: `activation`/`decodes` from the first term, `reduction` reaches every term"
+class LossSet:
+    "What a weighted set of losses shares (`CombinedLoss`, `MultiTargetLoss`): checked losses and weights, names, and `reduction`, `thresh` and `to` reaching every loss"
     def __init__(self,
         *losses, # Loss functions (Flat losses, or any callable with `reduction`)
         weights=None, # One number per loss; 1 each by default
+        names=None, # One name per loss; by default the class names, numbered where they repeat
     ):
+        cls = type(self).__name__
         weights = [1.]*len(losses) if weights is None else list(weights)
-        if not losses: raise ValueError("CombinedLoss: no losses; expected at least one")
-        if len(weights)!=len(losses): raise ValueError(f"CombinedLoss: {len(losses)} losses but {len(weights)} weights; expected one weight per loss")
+        if not losses: raise ValueError(f"{cls}: no losses; expected at least one")
+        if len(weights)!=len(losses): raise ValueError(f"{cls}: {len(losses)} losses but {len(weights)} weights; expected one weight per loss")
         for l in losses:
-            if not callable(l): raise TypeError(f"CombinedLoss: {type(l).__name__} is not a loss function")
+            if not callable(l): raise TypeError(f"{cls}: {type(l).__name__} is not a loss function")
         for w in weights:
-            if not _is_num(w): raise TypeError(f"CombinedLoss: weight {w!r} is a {type(w).__name__}; expected a number")
-        self.losses,self.weights,self.components = list(losses),[float(w) for w in weights],{}
+            if not _is_num(w): raise TypeError(f"{cls}: weight {w!r} is a {type(w).__name__}; expected a number")
+        if names is not None:
+            names = [str(n) for n in names]
+            if len(names)!=len(losses): raise ValueError(f"{cls}: {len(losses)} losses but {len(names)} names; expected one name per loss")
+            if len(set(names))<len(names): raise ValueError(f"{cls}: names {names} repeat; expected one distinct name per loss")
+        self.losses,self.weights,self.components,self._names = list(losses),[float(w) for w in weights],{},names
         self._reduction = getattr(losses[0], 'reduction', 'mean')
 
     @property
@@ -284,12 +290,31 @@ class CombinedLoss:
         for l in t: l.thresh = v
     @property
     def names(self):
-        "One name per term: the class name, numbered when it repeats"
+        "One name per loss: the names given, or the class names, numbered when they repeat"
+        if getattr(self, '_names', None): return self._names
         names,seen = [],{}
         for l in self.losses:
             n = type(l).__name__; seen[n] = seen.get(n, 0)+1
             names.append(n if seen[n]==1 else f"{n}{seen[n]}")
         return names
+
+    def _per_item(self, outs, bs:int)->list:
+        "Under reduction='none': each loss's values averaged to one per item, batch-major, as fastai's `GatherPredsCallback` does"
+        for o,n in zip(outs, self.names):
+            if o.numel()%bs: raise ValueError(f"{type(self).__name__}: {n} gave {o.numel()} values under reduction='none', not a multiple of the batch size {bs}")
+        return [o.reshape(bs, -1).mean(1) for o in outs]
+    def to(self, *args, **kwargs):
+        for l in self.losses:
+            if hasattr(l, 'to'): l.to(*args, **kwargs)
+        return self
+    def __getstate__(self): return {**self.__dict__, 'components': {}}
+
+class CombinedLoss(LossSet):
+    "A weighted sum of losses: `activation`/`decodes` from the first term, `reduction` reaches every term"
+    def __init__(self,
+        *losses, # Loss functions (Flat losses, or any callable with `reduction`)
+        weights=None, # One number per loss; 1 each by default
+    ): super().__init__(*losses, weights=weights)
 
     def __call__(self, inp:Tensor, targ:Tensor, *more, **kwargs)->Tensor:
         if more or isinstance(inp, (tuple,list)):
@@ -298,21 +323,12 @@ class CombinedLoss:
                             "For one loss per output and target, use `MultiTargetLoss(loss_1, loss_2, ...)`")
         check_reduction(self.reduction)
         outs = [l(inp, targ, **kwargs) for l in self.losses]
-        if self.reduction=='none':
-            bs = inp.shape[0]
-            for o,l in zip(outs, self.losses):
-                if o.numel()%bs: raise ValueError(f"CombinedLoss: {type(l).__name__} gave {o.numel()} values under reduction='none', not a multiple of the batch size {bs}")
-            outs = [o.reshape(bs, -1).mean(1) for o in outs]
+        if self.reduction=='none': outs = self._per_item(outs, inp.shape[0])
         self.components = {n: o.detach().mean() for n,o in zip(self.names, outs)}
         return sum(w*o for w,o in zip(self.weights, outs))
 
     def activation(self, x): f = getattr(self.losses[0], 'activation', None); return f(x) if f else x
     def decodes(self, x):    f = getattr(self.losses[0], 'decodes', None);    return f(x) if f else x
-    def to(self, *args, **kwargs):
-        for l in self.losses:
-            if hasattr(l, 'to'): l.to(*args, **kwargs)
-        return self
-    def __getstate__(self): return {**self.__dict__, 'components': {}}
     def __repr__(self): return ' + '.join(f"{w:g}*{l!r}" for w,l in zip(self.weights, self.losses))
 
     def _terms(self): return list(zip(self.weights, self.losses))

@@ -11,60 +11,21 @@ import torch
 from torch import Tensor
 from fastcore.basics import patch, noop
 from .core import * # first: it silences fastai's torch.jit deprecation warning while fastai is imported
-from .core import _is_num, _with_thresh
 from fastai.learner import Metric, AvgMetric, mk_metric
 
 # %% auto #0
 __all__ = ['MultiTargetLoss', 'LossPart', 'OnOutput', 'on_output']
 
 # %% ../nbs/08_multitarget.ipynb #475574f5
-def _names(cls, losses, names=None):
-    "One name per loss: `names`, or the class names, numbered where they repeat"
-    if names is not None:
-        names = [str(n) for n in names]
-        if len(names)!=len(losses): raise ValueError(f"{cls}: {len(losses)} losses but {len(names)} names; expected one name per loss")
-        if len(set(names))<len(names): raise ValueError(f"{cls}: names {names} repeat; expected one distinct name per loss")
-        return names
-    out,seen = [],{}
-    for l in losses:
-        n = type(l).__name__; seen[n] = seen.get(n, 0)+1
-        out.append(n if seen[n]==1 else f"{n}{seen[n]}")
-    return out
-
 def _shape(x): return tuple(x.shape) if isinstance(x, Tensor) else type(x).__name__
 
-class MultiTargetLoss:
+class MultiTargetLoss(LossSet):
     "Loss `i` on output `i` and target `i`, and their weighted sum: `activation`, `decodes` and `reduction` per head"
     def __init__(self,
         *losses, # One loss per output and target: Flat losses, `CombinedLoss`es, or callables with `reduction`
         weights=None, # One number per loss; 1 each by default
         names=None, # One name per loss, for `components` and `metrics`; by default the class names, numbered where they repeat
-    ):
-        if not losses: raise ValueError("MultiTargetLoss: no losses; expected one per output of the model")
-        weights = [1.]*len(losses) if weights is None else list(weights)
-        if len(weights)!=len(losses): raise ValueError(f"MultiTargetLoss: {len(losses)} losses but {len(weights)} weights; expected one weight per loss")
-        for l in losses:
-            if not callable(l): raise TypeError(f"MultiTargetLoss: {type(l).__name__} is not a loss function")
-        for w in weights:
-            if not _is_num(w): raise TypeError(f"MultiTargetLoss: weight {w!r} is a {type(w).__name__}; expected a number")
-        self.losses,self.weights,self.components = list(losses),[float(w) for w in weights],{}
-        self.names = _names('MultiTargetLoss', losses, names)
-        self._reduction = getattr(losses[0], 'reduction', 'mean')
-
-    @property
-    def reduction(self): return self._reduction
-    @reduction.setter
-    def reduction(self, r): # checked at call time, like a Flat loss's
-        self._reduction = r
-        for l in self.losses: l.reduction = r
-    @property
-    def check_values(self): return any(getattr(l, 'check_values', False) for l in self.losses)
-    @check_values.setter
-    def check_values(self, v):
-        for l in self.losses: l.check_values = v
-    thresh = CombinedLoss.thresh # reaches every head and term that has one
-    @property
-    def y_int(self): return all(getattr(l, 'y_int', False) for l in self.losses)
+    ): super().__init__(*losses, weights=weights, names=names)
 
     def _check(self, preds, targs):
         n = len(self.losses)
@@ -81,10 +42,7 @@ class MultiTargetLoss:
         if self.reduction=='none':
             bss = [p.shape[0] for p in preds]
             if len(set(bss))>1: raise ValueError(f"MultiTargetLoss: the outputs hold {bss} items; expected the same batch size for every head")
-            bs = bss[0]
-            for o,n in zip(outs, self.names):
-                if o.numel()%bs: raise ValueError(f"MultiTargetLoss: head {n!r} gave {o.numel()} values under reduction='none', not a multiple of the batch size {bs}")
-            outs = [o.reshape(bs, -1).mean(1) for o in outs] # batch-major, as every Flat loss's 'none' is
+            outs = self._per_item(outs, bss[0])
         comps = {}
         for n,l,o in zip(self.names, self.losses, outs):
             comps[n] = o.detach().mean()
@@ -98,11 +56,6 @@ class MultiTargetLoss:
         return tuple(getattr(l, attr, noop)(p) for l,p in zip(self.losses, preds))
     def activation(self, preds): return self._per_head(preds, 'activation')
     def decodes(self, preds):    return self._per_head(preds, 'decodes')
-    def to(self, *args, **kwargs):
-        for l in self.losses:
-            if hasattr(l, 'to'): l.to(*args, **kwargs)
-        return self
-    def __getstate__(self): return {**self.__dict__, 'components': {}}
     def __repr__(self): return 'MultiTargetLoss(' + ', '.join(f"{n}: {w:g}*({l!r})" for n,w,l in zip(self.names, self.weights, self.losses)) + ')' 
 
 # %% ../nbs/08_multitarget.ipynb #804d37cb
