@@ -6,6 +6,7 @@ from .multilabel import *
 from .segmentation import *
 from .distribution import *
 from .embedding import *
+from .generation import *
 from .multitarget import *
 from .advisor import *
 from .calibration import *

@@ -94,7 +94,7 @@ def fit_temperature(learn, dl=None, max_iter:int=100)->float:
 def _score(metric, probs, targ, thresh):
     "`metric` (a fastai `AccumMetric`, such as `F1ScoreMulti()`) on `probs` decoded at `thresh`"
     m = copy.copy(metric); m.reset()
-    m.accum_values(probs>=thresh, targ)
+    m.accum_values(probs>thresh, targ) # `>`, as the sigmoid losses' `decodes`
     return float(m.value)
 
 def tune_threshold(learn, metric=None, dl=None, per_class:bool=False, grid=None)->float|Tensor:
@@ -104,7 +104,8 @@ def tune_threshold(learn, metric=None, dl=None, per_class:bool=False, grid=None)
     metric = F1ScoreMulti(sigmoid=False) if metric is None else metric
     grid = torch.linspace(0.01, 0.99, 99) if grid is None else torch.as_tensor(grid, dtype=torch.float32)
     with learn.no_bar(): probs,targ = learn.get_preds(dl=dl)
-    probs,targ = probs.float(),targ
+    probs = probs.float()
+    if probs.ndim==targ.ndim+1 and not targ.is_floating_point(): targ = F.one_hot(targ.long(), probs.shape[-1]) # class indices, one-hot encoded as the loss does
     best = max(grid.tolist(), key=lambda t: _score(metric, probs, targ, t))
     if per_class and probs.ndim==2:
         th = torch.full((probs.shape[1],), best)

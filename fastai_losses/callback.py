@@ -132,7 +132,8 @@ class LossMetricLogger(Callback):
         m = copy.copy(m)
         # `Metric.accumulate` reads `pred`, `yb`, `y`, `to_detach` and `loss` off the learner: a namespace with the batch
         # kept for this metric stands in for it, so that `learn`'s own state (and `Recorder`'s metrics) stay untouched
-        learn = SimpleNamespace(pred=pred, yb=yb, y=yb[0] if len(yb)==1 else yb, to_detach=to_detach, loss=None)
+        learn = SimpleNamespace(pred=pred, yb=yb, y=yb[0] if len(yb)==1 else yb, to_detach=to_detach, loss=None,
+                                loss_func=self.learn.loss_func, dls=self.learn.dls) # `CalibrationError` reads the loss's `activation`
         try:
             m.reset(); m.accumulate(learn)
             v = m.value
@@ -232,13 +233,13 @@ def plot(self:LossMetricLogger, metric:str|None=None, phase:str='train', beta:fl
     for i in unfrozen: handles.append(ax.axvline(x[i], color='k', ls='--', lw=1.2, label='unfreeze'))
     if divergence and metric is not None:
         for r in self.divergence(metric).itertuples():
-            idx = df.index[(df.epoch>r.start_epoch) & (df.epoch<=r.end_epoch)]
+            fe = list(zip(df.fit, df.epoch))
+            idx = df.index[[(r.start_fit, r.start_epoch)<o<=(r.end_fit, r.end_epoch) for o in fe]]
             if len(idx): handles.append(ax.axvspan(x[idx[0]], x[idx[-1]], color='red', alpha=0.12, label='valid loss up, metric not worse'))
     ax.legend(handles=handles, loc='upper center')
     ax.set_title(f"{phase} {loss.replace('_', ' ')} and {metric} per batch (dotted: epoch boundaries)")
     fig.tight_layout()
     return fig
-
 
 # %% ../nbs/10_callback.ipynb #0ebce9e2
 @patch
@@ -246,7 +247,7 @@ def divergence(self:LossMetricLogger,
     metric:str|None=None, # A logged metric; the first one by default
     higher_is_better:bool|None=None, # None: lower is better for names holding 'error' or 'loss', higher otherwise
 )->pd.DataFrame:
-    "Stretches of epochs where the validation loss rises while `metric` improves or holds: first and last epoch, loss and metric at both ends"
+    "Stretches of epochs where the validation loss rises while `metric` improves or holds: first and last fit and epoch, loss and metric at both ends"
     df = self.df
     v = df[df.phase=='valid'] if len(df) else df
     if not len(v): raise ValueError("LossMetricLogger.divergence: no validation rows logged yet")
@@ -254,16 +255,17 @@ def divergence(self:LossMetricLogger,
     metric = ifnone(metric, mets[0] if mets else None)
     if metric not in v: raise ValueError(f"LossMetricLogger.divergence: no metric {metric!r}; logged metrics are {mets}")
     hib = ifnone(higher_is_better, not any(k in metric for k in ('error', 'loss')))
-    ep = v.groupby('epoch').apply(lambda g: pd.Series({'loss': np.average(g.loss, weights=g.bs), 'metric': np.average(g[metric], weights=g.bs)}), include_groups=False)
+    # by fit and epoch: the two fits of `fine_tune` both count epochs from 0
+    ep = v.groupby(['fit', 'epoch']).apply(lambda g: pd.Series({'loss': np.average(g.loss, weights=g.bs), 'metric': np.average(g[metric], weights=g.bs)}), include_groups=False)
     better = ep.metric.diff()*(1 if hib else -1) # > 0: the metric improved
     flag = ((ep.loss.diff()>0) & (better>=0)).tolist()
-    cols = ['start_epoch', 'end_epoch', 'loss_start', 'loss_end', f'{metric}_start', f'{metric}_end']
+    cols = ['start_fit', 'start_epoch', 'end_fit', 'end_epoch', 'loss_start', 'loss_end', f'{metric}_start', f'{metric}_end']
     rows,eps,i = [],ep.index.tolist(),0
     while i<len(flag):
         if not flag[i]: i += 1; continue
         j = i
         while j+1<len(flag) and flag[j+1]: j += 1
         a,b = eps[i-1],eps[j] # from the epoch before the rise to the last epoch of it
-        rows.append([a, b, ep.loss[a], ep.loss[b], ep.metric[a], ep.metric[b]])
+        rows.append([*a, *b, ep.loss[a], ep.loss[b], ep.metric[a], ep.metric[b]])
         i = j+1
     return pd.DataFrame(rows, columns=cols)

