@@ -26,17 +26,27 @@ def _check_images(name, inp, targ):
     if inp.device!=targ.device: raise ValueError(f"{name}: target is on {targ.device} but input is on {inp.device}; expected both on one device")
     if not len(inp): raise ValueError(f"{name}: empty batch, input {tuple(inp.shape)}")
 
-def psnr(inp:Tensor, targ:Tensor, data_range:float=1.)->Tensor:
+def psnr(
+    inp:Tensor, # Restored images (N,C,H,W)
+    targ:Tensor, # Original images, same shape
+    data_range:float=1., # L, the range of the pixel values
+)->Tensor:
     "Peak signal-to-noise ratio in dB, $10\\log_{10}(L^2/\\mathrm{MSE})$ per image, averaged over the batch"
     _check_images('psnr', inp, targ)
     mse = (as_plain(inp).float()-as_plain(targ).float()).pow(2).flatten(1).mean(1)
     return (10*torch.log10(data_range**2/mse.clamp_min(1e-10))).mean()
 
 def _gauss_window(size:int=11, sigma:float=1.5, device=None)->Tensor:
+    "A normalised 1-D Gaussian of `size` taps"
     g = torch.exp(-(torch.arange(size, device=device, dtype=torch.float32)-size//2)**2/(2*sigma**2))
     return g/g.sum()
 
-def ssim(inp:Tensor, targ:Tensor, data_range:float=1., win:int=11)->Tensor:
+def ssim(
+    inp:Tensor, # Restored images (N,C,H,W)
+    targ:Tensor, # Original images, same shape
+    data_range:float=1., # L, the range of the pixel values
+    win:int=11, # Taps of the Gaussian window (σ=1.5)
+)->Tensor:
     "Structural similarity (Wang et al. 2004), Gaussian window of `win` taps and σ=1.5 over the valid region, per image, averaged over the batch"
     _check_images('ssim', inp, targ)
     x,y = as_plain(inp).float(),as_plain(targ).float()
@@ -58,7 +68,10 @@ perceptual_archs = {
     'efficientnet_lite0': dict(layers=(0, 2, 4, 10), stats=([0.5]*3, [0.5]*3)), # the last block at strides 2, 4, 8 and 16
 }
 
-def feature_stages(arch:str, pretrained:bool=True)->nn.ModuleList:
+def feature_stages(
+    arch:str, # 'vgg16' or 'efficientnet_lite0'
+    pretrained:bool=True, # ImageNet weights; `False`: random ones
+)->nn.ModuleList:
     "The stages of `arch` whose outputs `PerceptualLoss` compares: VGG-16's `features` (in-place ReLUs turned off) or EfficientNet-Lite0's 16 blocks"
     check_choice('arch', arch, tuple(perceptual_archs), 'PerceptualLoss')
     from fastai_losses.compare import EfficientNetLite0Body, WeightsUnavailable # here: compare imports this module
