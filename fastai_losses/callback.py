@@ -232,8 +232,8 @@ def plot(self:LossMetricLogger, metric:str|None=None, phase:str='train', beta:fl
     unfrozen = df.index[df.frozen.shift(fill_value=False) & ~df.frozen]
     for i in unfrozen: handles.append(ax.axvline(x[i], color='k', ls='--', lw=1.2, label='unfreeze'))
     if divergence and metric is not None:
+        fe = list(zip(df.fit, df.epoch))
         for r in self.divergence(metric).itertuples():
-            fe = list(zip(df.fit, df.epoch))
             idx = df.index[[(r.start_fit, r.start_epoch)<o<=(r.end_fit, r.end_epoch) for o in fe]]
             if len(idx): handles.append(ax.axvspan(x[idx[0]], x[idx[-1]], color='red', alpha=0.12, label='valid loss up, metric not worse'))
     ax.legend(handles=handles, loc='upper center')

@@ -20,11 +20,10 @@ __all__ = ['perceptual_archs', 'psnr', 'ssim', 'feature_stages', 'gram_matrix', 
 # %% ../nbs/07_generation.ipynb #d6c1d664
 def _check_images(name, inp, targ):
     "Raise unless `inp` and `targ` are float tensors of the same shape (N,C,H,W)"
-    check_tensor(name, inp, 'input'); check_tensor(name, targ)
-    if not inp.is_floating_point() or not targ.is_floating_point(): raise TypeError(f"{name}: input {inp.dtype} and target {targ.dtype}; expected a floating point tensor for each (images)")
+    check_input(name, inp); check_tensor(name, targ) # core's checks: a non-empty float input
+    if not targ.is_floating_point(): raise TypeError(f"{name}: target dtype {targ.dtype}; expected a floating point tensor (images)")
     if inp.ndim!=4 or inp.shape!=targ.shape: raise ValueError(f"{name}: input {tuple(inp.shape)} and target {tuple(targ.shape)}; expected two images (N,C,H,W) of the same shape")
-    if inp.device!=targ.device: raise ValueError(f"{name}: target is on {targ.device} but input is on {inp.device}; expected both on one device")
-    if not len(inp): raise ValueError(f"{name}: empty batch, input {tuple(inp.shape)}")
+    check_devices(name, inp, targ=targ)
 
 def psnr(
     inp:Tensor, # Restored images (N,C,H,W)
@@ -33,7 +32,7 @@ def psnr(
 )->Tensor:
     "Peak signal-to-noise ratio in dB, $10\\log_{10}(L^2/\\mathrm{MSE})$ per image, averaged over the batch"
     _check_images('psnr', inp, targ)
-    mse = (as_plain(inp).float()-as_plain(targ).float()).pow(2).flatten(1).mean(1)
+    mse = (to_float32(as_plain(inp))-to_float32(as_plain(targ))).pow(2).flatten(1).mean(1)
     return (10*torch.log10(data_range**2/mse.clamp_min(1e-10))).mean()
 
 def _gauss_window(size:int=11, sigma:float=1.5, device=None)->Tensor:
@@ -49,10 +48,10 @@ def ssim(
 )->Tensor:
     "Structural similarity (Wang et al. 2004), Gaussian window of `win` taps and σ=1.5 over the valid region, per image, averaged over the batch"
     _check_images('ssim', inp, targ)
-    x,y = as_plain(inp).float(),as_plain(targ).float()
+    x,y = to_float32(as_plain(inp)),to_float32(as_plain(targ))
     if min(x.shape[-2:])<win: raise ValueError(f"ssim: images of {tuple(x.shape[-2:])} pixels; expected sides of at least win={win}")
     c = x.shape[1]
-    g = _gauss_window(win, device=x.device)
+    g = _gauss_window(win, device=x.device).to(x.dtype)
     def blur(z): # separable Gaussian, one channel at a time, valid region
         z = F.conv2d(z, g.view(1, 1, 1, -1).expand(c, 1, 1, win), groups=c)
         return F.conv2d(z, g.view(1, 1, -1, 1).expand(c, 1, win, 1), groups=c)
@@ -133,6 +132,8 @@ class PerceptualLoss(nn.Module):
         self.register_buffer('net_mean', torch.tensor(mean).view(1, 3, 1, 1), persistent=False)
         self.register_buffer('net_std', torch.tensor(std).view(1, 3, 1, 1), persistent=False)
         self.in_stats = None if in_stats is None else tuple(tuple(float(v) for v in s) for s in in_stats)
+        for k,v in zip(('in_mean', 'in_std'), self.in_stats or (None, None)): # buffers: they follow the loss's `.to()`, no copy per call
+            self.register_buffer(k, None if v is None else torch.tensor(v).view(1, -1, 1, 1), persistent=False)
         self._checked = False
         self.net = self._build()
 
@@ -161,9 +162,7 @@ class PerceptualLoss(nn.Module):
 
     def _unit(self, x:Tensor)->Tensor:
         "`x` on the [0, 1] scale: `in_stats` undone"
-        if self.in_stats is None: return x
-        m,s = (torch.tensor(v, device=x.device, dtype=x.dtype).view(1, -1, 1, 1) for v in self.in_stats)
-        return x*s+m
+        return x if self.in_mean is None else x*self.in_std+self.in_mean
 
     def features(self, x:Tensor)->list:
         "The activations at `layers` of images `x` in [0, 1], in float32 (float64 for float64 `x`), under the caller's autocast only if `amp`"
@@ -188,7 +187,8 @@ class PerceptualLoss(nn.Module):
         if self.net_mean.device!=dev or p.device!=dev or p.dtype!=dt: self.to(dev, dt)
         x,y = self._unit(inp),self._unit(targ)
         if not self._checked and not torch.compiler.is_compiling(): # once per loss object: `.item()` syncs the device
-            lo,hi = y.min().item(),y.max().item()
+            lo,hi = torch.aminmax(y.detach().float()) # one device sync for both
+            lo,hi = lo.item(),hi.item()
             if lo<-0.05 or hi>1.05: raise ValueError(f"{name}: target values span [{lo:.3g}, {hi:.3g}]{' after undoing in_stats' if self.in_stats else ''}; expected images in [0, 1]. "
                                                      "If the data are normalised, pass in_stats=(mean, std) of the Normalize")
             self._checked = True
