@@ -73,7 +73,7 @@ def feature_stages(
 )->nn.ModuleList:
     "The stages of `arch` whose outputs `PerceptualLoss` compares: VGG-16's `features` (in-place ReLUs turned off) or EfficientNet-Lite0's 16 blocks"
     check_choice('arch', arch, tuple(perceptual_archs), 'PerceptualLoss')
-    from fastai_losses.compare import EfficientNetLite0Body, WeightsUnavailable # here: compare imports this module
+    from fastai_losses.backbones import EfficientNetLite0Body, WeightsUnavailable
     if arch=='vgg16':
         import torchvision.models as tvm
         try: m = tvm.vgg16(weights=tvm.VGG16_Weights.IMAGENET1K_V1 if pretrained else None)
