@@ -6,6 +6,7 @@ Docs: https://fastai-losses.github.io/fastai_losses/data.html.md"""
 
 # %% ../../nbs/20_data.ipynb #bde1fd59
 from __future__ import annotations
+import fastai_losses.core # first: it imports fastai without torch 2.14's `torch.jit.script` FutureWarning
 import os, re, random
 from pathlib import Path
 import numpy as np, torch, torch.nn as nn, torch.nn.functional as F
