@@ -322,3 +322,22 @@ def test_plot_calibration_draws_bin_counts():
     bars = sorted(cax[0].patches, key=lambda r: r.get_x())
     eq([r.get_height() for r in bars], ref)
     eq(sum(ref), len(learn.dls.valid_ds))
+
+def test_opt_step_skips_cancelled_steps():
+    "A step cancelled with `CancelStepException` (what fp16's `MixedPrecision` raises on an overflow) is not counted"
+    class SkipSome(Callback):
+        order = LossMetricLogger.order+1
+        def before_fit(self):
+            self.n,self.seen,step = 0,[],self.learn.opt.step
+            def counted(*a, **k): self.n += 1; return step(*a, **k)
+            self.learn.opt.step = counted
+        def before_step(self):
+            if self.iter%3==0: raise CancelStepException()
+        def after_batch(self):
+            if self.training: self.seen.append(self.n)
+    cb = SkipSome()
+    learn = _learner(cbs=[LossMetricLogger(), cb])
+    _fit(learn, 'fit', 1, 1e-2)
+    tr = learn.loss_metric_logger.df.query("phase=='train'")
+    eq(tr.opt_step.tolist(), cb.seen)
+    eq(tr.opt_step.iloc[-1], sum(i%3!=0 for i in range(len(tr)))) # 10 batches, steps skipped at 0, 3, 6, 9
