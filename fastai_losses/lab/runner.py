@@ -37,8 +37,9 @@ class LossComparison:
         "Which loss tracks its metric best over training batches (Spearman), and which is best calibrated (ECE)"
         r = self.results; out = []
         if 'spearman' in r and r.spearman.notna().any():
-            # a loss tracks an error upwards, an accuracy downwards
-            sign = 1 if any(k in (self.metric or '') for k in ('error', 'loss')) else -1
+            # a loss tracks an error upwards, an accuracy downwards (`metric_directions`; else by the name)
+            m = self.metric or ''
+            sign = -1 if metric_directions.get(m, not any(k in m for k in ('error', 'loss'))) else 1
             best = r.loc[(sign*r.spearman).idxmax()]
             out.append(f"Tracks {self.metric} best: {best.run} "
                        f"(Spearman {best.spearman:.2f} between loss and {self.metric} over training batches).")
@@ -51,7 +52,6 @@ class LossComparison:
         "The `metric` of every run per training step (EMA) and per validation epoch: metrics compare across losses"
         import matplotlib.pyplot as plt
         from matplotlib.ticker import MaxNLocator
-        from fastai_losses.callback import _ema
         metric = metric or self.metric
         if metric not in self.logs:
             raise ValueError(f"LossComparison.plot: no metric {metric!r}; logged columns are {list(self.logs.columns)}")
@@ -60,7 +60,7 @@ class LossComparison:
         staged = 'frozen' in self.logs and self.logs.frozen.any() and not self.logs.frozen.all()
         for i,(run,df) in enumerate(self.logs.groupby('run', sort=False)):
             tr,va = df[df.phase=='train'],df[df.phase=='valid']
-            a1.plot(tr.step, _ema(tr[metric], beta), color=f'C{i}', label=run)
+            a1.plot(tr.step, ema_smooth(tr[metric], beta=beta), color=f'C{i}', label=run)
             ep = va.groupby(['fit','epoch'], sort=False).apply(lambda d: np.average(d[metric], weights=d.bs),
                                                                include_groups=False)
             a2.plot(np.arange(1, len(ep)+1), ep.values, 'o-', color=f'C{i}', label=run)
