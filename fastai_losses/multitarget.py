@@ -140,15 +140,19 @@ import fastai.vision.learner, fastai.interpret # fastai's methods first: ours be
 
 def _label(o): return str(o) if isinstance(o, str) else type(o).__name__ # a decoded category is a `str`; others: a type
 
-def _titled_grid(n:int, lines:int, nrows=None, ncols=None, figsize=None, title=None):
-    "fastai's `get_grid` of `n` axes, each row taller by `lines` title lines, and the font size that fits them"
+def _titled_grid(titles:list, nrows=None, ncols=None, figsize=None, title=None):
+    "fastai's `get_grid` for one image per title, rows tall enough for `titles`, and the font size that fits them"
     from fastai.vision.data import get_grid
-    fs = max(6, 11-lines) # 10 points for one line, 6 from five lines on
-    if figsize is None: # fastai's layout (`get_grid`), 3 inches per image plus the title's lines
-        if not nrows: nrows = int(ncols and -(-n//ncols) or math.sqrt(n))
-        ncols = ncols or -(-n//nrows)
-        figsize = (3*ncols, (3+1.4*lines*fs/72)*nrows)
-    return get_grid(n, nrows=nrows, ncols=ncols, figsize=figsize, title=title),fs
+    n,lines = len(titles),[t.split('\n') for t in titles]
+    if not nrows: nrows = -(-n//ncols) if ncols else int(math.sqrt(n)) # fastai's layout (`get_grid`)
+    ncols = ncols or -(-n//nrows)
+    w = figsize[0]/ncols if figsize else 3. # inches per image: fastai's 3 by default
+    k,longest = max(map(len, lines)),max(len(l) for ls in lines for l in ls)
+    fs = max(5, min(10, 11-k, int(0.9*72*w/(0.6*longest)))) # a character is about 0.6 font sizes wide
+    if figsize is None: figsize = (w*ncols, (w+1.4*k*fs/72+0.2)*nrows)
+    axs = get_grid(n, nrows=nrows, ncols=ncols, figsize=figsize, title=title)
+    for ax,t in zip(axs, titles): ax.set_title(t, fontsize=fs)
+    return axs
 
 @dispatch
 def show_results(x:TensorImage, y, samples, outs, ctxs=None, max_n=10, nrows=None, ncols=None, figsize=None, **kwargs):
@@ -158,13 +162,15 @@ def show_results(x:TensorImage, y, samples, outs, ctxs=None, max_n=10, nrows=Non
     # A method on `y:tuple` alone would not be chosen: plum ranks `tuple` and an unannotated argument as equal here.
     n = min(len(samples), max_n)
     if isinstance(y, tuple): # the image, then target/prediction per head, green when every head is right
-        fs = 10
-        if ctxs is None: ctxs,fs = _titled_grid(n, len(y), nrows, ncols, figsize, title='Target/Prediction')
-        for s,o,c,_ in zip(samples, outs, ctxs, range(max_n)):
+        titles = ['\n'.join(f"{_label(t)}/{_label(p)}" for t,p in zip(s[1:], o))
+                  for s,o,_ in zip(samples, outs, range(n))]
+        new = ctxs is None
+        if new: ctxs = _titled_grid(titles, nrows, ncols, figsize, title='Target/Prediction')
+        for s,o,c,t in zip(samples, outs, ctxs, titles):
             s[0].show(ctx=c, **kwargs)
-            ok = all(_label(t)==_label(p) for t,p in zip(s[1:], o))
-            c.set_title('\n'.join(f"{_label(t)}/{_label(p)}" for t,p in zip(s[1:], o)), color='green' if ok else 'red',
-                        fontsize=fs)
+            ok = all(_label(a)==_label(b) for a,b in zip(s[1:], o))
+            c.set_title(t, color='green' if ok else 'red', fontsize=c.title.get_fontsize()) # the grid's size, if ours
+        if new: ctxs[0].figure.tight_layout()
         return ctxs
     if ctxs is None:
         from fastai.vision.data import get_grid
@@ -178,8 +184,8 @@ def show_results(x:TensorImage, y, samples, outs, ctxs=None, max_n=10, nrows=Non
 def plot_top_losses(x:TensorImage, y:tuple, samples, outs, raws, losses, nrows=None, ncols=None, figsize=None,
                     **kwargs):
     "The items with the top total losses: one title line per head, target/prediction, then the item's total loss"
-    axs,fs = _titled_grid(len(samples), len(y)+1, nrows, ncols, figsize, title='Target/Prediction, total loss')
-    for ax,s,o,l in zip(axs, samples, outs, losses):
-        s[0].show(ctx=ax, **kwargs)
-        lines = [f"{_label(t)}/{_label(p)}" for t,p in zip(s[1:], o)] + [f"loss {l.item():.2f}"]
-        ax.set_title('\n'.join(lines), fontsize=fs)
+    titles = ['\n'.join([f"{_label(t)}/{_label(p)}" for t,p in zip(s[1:], o)] + [f"loss {l.item():.2f}"])
+              for s,o,l in zip(samples, outs, losses)]
+    axs = _titled_grid(titles, nrows, ncols, figsize, title='Target/Prediction, total loss')
+    for ax,s in zip(axs, samples): s[0].show(ctx=ax, **kwargs)
+    axs[0].figure.tight_layout()
