@@ -154,6 +154,10 @@ def _titled_grid(titles:list, nrows=None, ncols=None, figsize=None, title=None):
     for ax,t in zip(axs, titles): ax.set_title(t, fontsize=fs)
     return axs
 
+def _tidy(fig):
+    "Spread the axes so that titles clear the images and each other, below the figure's title (about 0.35 inches)"
+    fig.tight_layout(rect=(0, 0, 1, 1-0.35/fig.get_figheight()))
+
 @dispatch
 def show_results(x:TensorImage, y, samples, outs, ctxs=None, max_n=10, nrows=None, ncols=None, figsize=None, **kwargs):
     "fastai's generic image `show_results`, broken under plum in fastai 2.8; target/prediction per head"
@@ -170,7 +174,7 @@ def show_results(x:TensorImage, y, samples, outs, ctxs=None, max_n=10, nrows=Non
             s[0].show(ctx=c, **kwargs)
             ok = all(_label(a)==_label(b) for a,b in zip(s[1:], o))
             c.set_title(t, color='green' if ok else 'red', fontsize=c.title.get_fontsize()) # the grid's size, if ours
-        if new: ctxs[0].figure.tight_layout()
+        if new: _tidy(ctxs[0].figure)
         return ctxs
     if ctxs is None:
         from fastai.vision.data import get_grid
@@ -188,4 +192,4 @@ def plot_top_losses(x:TensorImage, y:tuple, samples, outs, raws, losses, nrows=N
               for s,o,l in zip(samples, outs, losses)]
     axs = _titled_grid(titles, nrows, ncols, figsize, title='Target/Prediction, total loss')
     for ax,s in zip(axs, samples): s[0].show(ctx=ax, **kwargs)
-    axs[0].figure.tight_layout()
+    _tidy(axs[0].figure)

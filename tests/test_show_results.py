@@ -79,21 +79,25 @@ def _fits(fig, axs):
         for a in ims: assert not t.overlaps(a), (t, a)
         for u in ts[i+1:]: assert not t.overlaps(u), (t, u)
 
-def test_show_results_titles_target_prediction(learn):
+LAYOUTS = [dict(), dict(nrows=1, figsize=(8, 2.7))] # our default size, and a short strip as the multi_task tutorial asks
+
+@pytest.mark.parametrize('layout', LAYOUTS)
+def test_show_results_titles_target_prediction(learn, layout):
     plt.close('all')
-    with learn.no_bar(): learn.show_results(shuffle=False, max_n=4)
+    with learn.no_bar(): learn.show_results(shuffle=False, max_n=3, **layout)
     fig = plt.gcf(); axs = [ax for ax in fig.axes if ax.get_title()]
-    eq([ax.get_title() for ax in axs], _expected(learn))
+    eq([ax.get_title() for ax in axs], _expected(learn)[:3])
     eq(fig._suptitle.get_text(), 'Target/Prediction')
     for ax,p in zip(axs, learn.dls.valid_ds.items): # green when every head is right
         eq(ax.title.get_color(), 'green' if int(p.stem)%2==0 and int(p.stem)%3==2 else 'red')
     _fits(fig, axs)
 
-def test_plot_top_losses_titles_target_prediction(learn):
+@pytest.mark.parametrize('layout', LAYOUTS)
+def test_plot_top_losses_titles_target_prediction(learn, layout):
     plt.close('all')
     with learn.no_bar(): interp = Interpretation.from_learner(learn)
-    losses,idx = interp.top_losses(4)
-    interp.plot_top_losses(4)
+    losses,idx = interp.top_losses(3)
+    interp.plot_top_losses(3, **layout)
     fig = plt.gcf(); axs = [ax for ax in fig.axes if ax.get_title()]
     exp = _expected(learn)
     eq(plt.gcf()._suptitle.get_text(), 'Target/Prediction, total loss')
