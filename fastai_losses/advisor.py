@@ -1,4 +1,4 @@
-"""`recommend_loss(dls)` measures the targets in your `DataLoaders`, picks a loss from one table of rules, and explains the choice with the figures it measured
+"""`recommend_loss(dls)` measures the targets of your `DataLoaders`, picks a loss from one table of rules, and says why
 
 Docs: https://fastai-losses.github.io/fastai_losses/advisor.html.md"""
 

@@ -1,4 +1,4 @@
-"""Losses for models that output images: a perceptual loss with an optional Gram-matrix style term that drops into `loss_func=`, PSNR and SSIM as fastai metrics, and the GAN objectives and gradient penalties for fastai's `GANLearner`
+"""Losses for image outputs: a perceptual loss with a Gram-matrix style term, PSNR and SSIM, GAN objectives, penalties
 
 Docs: https://fastai-losses.github.io/fastai_losses/generation.html.md"""
 
