@@ -1,4 +1,4 @@
-"""`recommend_loss(dls)` measures the targets in your `DataLoaders`, picks a loss from one table of rules, and explains the choice with the figures it measured
+"""`recommend_loss(dls)` measures the targets of your `DataLoaders`, picks a loss from one table of rules, and says why
 
 Docs: https://fastai-losses.github.io/fastai_losses/advisor.html.md"""
 
@@ -11,6 +11,7 @@ import numpy as np, pandas as pd, torch
 from torch import Tensor
 from .core import * # first: it silences fastai's torch.jit deprecation warning while fastai is imported
 from fastai.torch_core import TensorCategory, TensorMultiCategory, TensorMask
+from fastai.vision.core import PILMask
 from fastai.data.transforms import Categorize, MultiCategorize
 from .regression import MSELossFlat, HuberLossFlat
 from .classification import CrossEntropyLossFlat, FocalLossFlat, class_balanced_weights
@@ -18,32 +19,127 @@ from .multilabel import BCEWithLogitsLossFlat, AsymmetricLossFlat
 from .segmentation import DiceLossFlat
 
 # %% auto #0
-__all__ = ['IMBALANCE', 'OUTLIER_Z', 'OUTLIER_SHARE', 'SPARSE_DENSITY', 'MIN_ITEMS', 'RULES', 'measure', 'Advice',
+__all__ = ['IMBALANCE', 'OUTLIER_Z', 'OUTLIER_SHARE', 'SPARSE_DENSITY', 'MIN_ITEMS', 'RULES', 'Rule', 'measure', 'Advice',
            'recommend_loss', 'Advised']
 
 # %% ../nbs/22_advisor.ipynb #e23bf9fc
 IMBALANCE = 10. # majority:minority ratio from which the class-imbalance rules fire
-OUTLIER_Z,OUTLIER_SHARE = 3.5,0.01 # a target is an outlier when |y-median|/(1.4826 MAD) > 3.5; the regression rule fires above 1% of them
+OUTLIER_Z,OUTLIER_SHARE = 3.5,0.01 # outlier: |y-median|/(1.4826 MAD) > 3.5; the regression rule fires above 1% of them
 SPARSE_DENSITY = 0.1 # multi-label: positives per label slot at or below this fire the asymmetric loss
 MIN_ITEMS = 50 # fewer items than this: too few to measure, the standard loss
 
-RULES = pd.DataFrame([
-    dict(rule='imbalanced classes', task='single-label', fires=f"largest class / smallest class >= {IMBALANCE:g}",
-         loss="FocalLossFlat(gamma=2, alpha=class-balanced weights)",
-         why=f"Cui et al. (2019) evaluate imbalance factors of 10 to 200, and report the class-balanced focal loss ahead of plain CE across them; at {IMBALANCE:g}:1 the smallest class gets a tenth of the largest one's gradient terms per epoch",
-         source="Lin et al. 2017, Focal Loss for Dense Object Detection; Cui et al. 2019, Class-Balanced Loss Based on Effective Number of Samples"),
-    dict(rule='sparse labels', task='multi-label', fires=f"positive labels / (items x labels) <= {SPARSE_DENSITY:g}",
-         loss="AsymmetricLossFlat(gamma_neg=4, gamma_pos=0, clip=0.05)",
-         why=f"the asymmetric loss targets the positive-negative imbalance of multi-label data; its paper's MS-COCO (about 2.9 of 80 labels per image, density 0.04) and Pascal VOC (about 1.4 of 20, 0.07) sit below {SPARSE_DENSITY:g}",
-         source="Ridnik et al. 2021, Asymmetric Loss For Multi-Label Classification"),
-    dict(rule='small structures', task='segmentation', fires=f"background / rarest foreground class >= {IMBALANCE:g} (foreground below {1/(1+IMBALANCE):.1%})",
-         loss="0.5*CrossEntropyLossFlat(axis=1) + 0.5*DiceLossFlat()",
-         why=f"pixel-wise CE is dominated by the background when a class covers a few percent of the pixels; Dice scores each class by overlap, whatever its size; the same {IMBALANCE:g}:1 as for classes",
-         source="Milletari et al. 2016, V-Net; Sudre et al. 2017, Generalised Dice Overlap; Isensee et al. 2021, nnU-Net (CE + Dice)"),
-    dict(rule='heavy tails', task='regression', fires=f"share of targets with a modified z-score beyond ±{OUTLIER_Z:g} is above {OUTLIER_SHARE:.0%}",
-         loss="HuberLossFlat(delta=1.345 x 1.4826 x MAD)",
-         why=f"a modified z-score beyond ±{OUTLIER_Z:g} is Iglewicz and Hoaglin's outlier rule; a Gaussian puts 0.05% of its mass there, so {OUTLIER_SHARE:.0%} is twenty times what normal data give; delta = 1.345 sigma keeps 95% of least squares' efficiency on Gaussian data, with sigma estimated robustly as 1.4826 x MAD",
-         source="Huber 1964, Robust Estimation of a Location Parameter; Iglewicz and Hoaglin 1993, How to Detect and Handle Outliers"),
+class Rule:
+    "One rule of `RULES`: when it fires on the measured figures `f` (`test`), the loss it gives (`advise`), and why"
+    rule = task = fires = loss = why = source = '' # its row in `RULES`
+    measures,std_name = '','' # what too few items cannot show; the standard loss, in the reason
+    min_items = True # fewer than `MIN_ITEMS` items give the standard loss
+    def std(self): "The task's standard loss"
+    def test(self, f:dict)->bool: "Whether the rule fires on the figures `f`"
+    def advise(self, f:dict)->tuple: "(loss, reason, alternatives) when it fires"
+    def standard(self, f:dict)->tuple: "(reason, alternatives) for the standard loss when it does not"
+    def row(self): return {k: getattr(self, k) for k in ('rule', 'task', 'fires', 'loss', 'why', 'source')}
+
+class _ImbalancedClasses(Rule):
+    rule,task,measures,std_name = 'imbalanced classes','single-label','an imbalance','cross-entropy'
+    fires = f"largest class / smallest class >= {IMBALANCE:g}"
+    loss = "FocalLossFlat(gamma=2, alpha=class-balanced weights)"
+    why = ("Cui et al. (2019) evaluate imbalance factors of 10 to 200, and report the class-balanced focal loss ahead "
+           f"of plain CE across them; at {IMBALANCE:g}:1 the smallest class gets a tenth of the largest one's gradient "
+           "terms per epoch")
+    source = ("Lin et al. 2017, Focal Loss for Dense Object Detection; "
+              "Cui et al. 2019, Class-Balanced Loss Based on Effective Number of Samples")
+    def std(self): return CrossEntropyLossFlat()
+    def test(self, f): return f['imbalance']>=IMBALANCE
+    def advise(self, f):
+        r,n,c = f['imbalance'],f['items'],f['counts']
+        beta = 1-1/n # Cui et al.'s beta=(N-1)/N, N the largest volume a class can have: here the training set
+        return (FocalLossFlat(gamma=2., alpha=class_balanced_weights(c, beta)),
+                f"imbalance {r:.1f}:1 (largest class {max(c)} items, smallest {min(v for v in c if v)}), at or above "
+                f"{IMBALANCE:g}:1; class-balanced weights with beta = 1-1/{n} = {beta:.4g}",
+                [('CrossEntropyLossFlat', f"every item counts the same, so the classes weigh {r:.1f}:1 in the loss"),
+                 ('CrossEntropyLossFlat(weight=class-balanced)', "reweights the classes but keeps pushing on items "
+                  "already right; focal loss lowers their weight too")])
+    def standard(self, f):
+        r = f['imbalance']
+        return (f"imbalance {r:.1f}:1, below {IMBALANCE:g}:1: cross-entropy",
+                [('FocalLossFlat', f"for imbalance of {IMBALANCE:g}:1 or more; here {r:.1f}:1")])
+
+class _SparseLabels(Rule):
+    rule,task,measures,std_name = 'sparse labels','multi-label','the label density','BCE'
+    fires = f"positive labels / (items x labels) <= {SPARSE_DENSITY:g}"
+    loss = "AsymmetricLossFlat(gamma_neg=4, gamma_pos=0, clip=0.05)"
+    why = ("the asymmetric loss targets the positive-negative imbalance of multi-label data; its paper's MS-COCO "
+           "(about 2.9 of 80 labels per image, density 0.04) and Pascal VOC (about 1.4 of 20, 0.07) sit below "
+           f"{SPARSE_DENSITY:g}")
+    source = "Ridnik et al. 2021, Asymmetric Loss For Multi-Label Classification"
+    def std(self): return BCEWithLogitsLossFlat()
+    def test(self, f): return f['density']<=SPARSE_DENSITY
+    def advise(self, f):
+        d = f['density']; neg = f"{(1-d)/d:.0f}"
+        return (AsymmetricLossFlat(gamma_neg=4., gamma_pos=0., clip=0.05),
+                f"density {d:.3f} ({f['labels_per_item']:.2f} positive of {f['labels']} labels per item), at or below "
+                f"{SPARSE_DENSITY:g}: {neg} negatives per positive",
+                [('BCEWithLogitsLossFlat', f"weighs the {neg} negatives per positive like positives"),
+                 ('BinaryFocalLossFlat',
+                  "down-weights easy negatives and easy positives alike; ASL treats them apart")])
+    def standard(self, f):
+        d = f['density']
+        return (f"density {d:.3f}, above {SPARSE_DENSITY:g}: BCE",
+                [('AsymmetricLossFlat', f"for a density of {SPARSE_DENSITY:g} or less; here {d:.3f}")])
+
+class _SmallStructures(Rule):
+    rule,task,min_items = 'small structures','segmentation',False # each mask holds many pixels: a few masks measure
+    fires = f"background / rarest foreground class >= {IMBALANCE:g} (foreground below {1/(1+IMBALANCE):.1%})"
+    loss = "0.5*CrossEntropyLossFlat(axis=1) + 0.5*DiceLossFlat()"
+    why = ("pixel-wise CE is dominated by the background when a class covers a few percent of the pixels; Dice scores "
+           f"each class by overlap, whatever its size; the same {IMBALANCE:g}:1 as for classes")
+    source = ("Milletari et al. 2016, V-Net; Sudre et al. 2017, Generalised Dice Overlap; "
+              "Isensee et al. 2021, nnU-Net (CE + Dice)")
+    def std(self): return CrossEntropyLossFlat(axis=1)
+    def test(self, f): return f['background_ratio']>=IMBALANCE
+    def advise(self, f):
+        r = f['background_ratio']
+        return (0.5*CrossEntropyLossFlat(axis=1) + 0.5*DiceLossFlat(),
+                f"the rarest foreground class covers {f['rarest_foreground']:.2%} of the pixels (background "
+                f"{r:.0f}:1), at or above {IMBALANCE:g}:1; from {f['masks_read']} masks",
+                [('CrossEntropyLossFlat(axis=1)',
+                  f"each pixel counts the same: the background outweighs that class {r:.0f}:1"),
+                 ('DiceLossFlat()',
+                  "alone it gives noisy gradients early in training; the CE term steadies them (nnU-Net's choice)")])
+    def standard(self, f):
+        r = f['background_ratio']
+        return (f"the rarest foreground class covers {f['rarest_foreground']:.2%} of the pixels, background {r:.1f}:1, "
+                f"below {IMBALANCE:g}:1: cross-entropy",
+                [('0.5*CE + 0.5*Dice', f"for a background ratio of {IMBALANCE:g}:1 or more")])
+
+class _HeavyTails(Rule):
+    rule,task,measures,std_name = 'heavy tails','regression','the tails','MSE'
+    fires = f"share of targets with a modified z-score beyond ±{OUTLIER_Z:g} is above {OUTLIER_SHARE:.0%}"
+    loss = "HuberLossFlat(delta=1.345 x 1.4826 x MAD)"
+    why = (f"a modified z-score beyond ±{OUTLIER_Z:g} is Iglewicz and Hoaglin's outlier rule; a Gaussian puts 0.05% of "
+           f"its mass there, so {OUTLIER_SHARE:.0%} is twenty times what normal data give; delta = 1.345 sigma keeps "
+           "95% of least squares' efficiency on Gaussian data, with sigma estimated robustly as 1.4826 x MAD")
+    source = ("Huber 1964, Robust Estimation of a Location Parameter; "
+              "Iglewicz and Hoaglin 1993, How to Detect and Handle Outliers")
+    def std(self): return MSELossFlat()
+    def test(self, f): return f['outlier_share']>OUTLIER_SHARE
+    def advise(self, f):
+        s,sig = f['outlier_share'],max(f['robust_sigma']); delta = 1.345*sig
+        return (HuberLossFlat(delta=delta),
+                f"{s:.1%} of the targets have a modified z-score beyond ±{OUTLIER_Z:g} (a Gaussian gives 0.05%), above "
+                f"{OUTLIER_SHARE:.0%}; delta = 1.345 x robust sigma {sig:.3g} = {delta:.3g}",
+                [('MSELossFlat', "the squared error lets the outliers dominate the gradient"),
+                 ('L1LossFlat',
+                  "robust too, but gives up least squares' efficiency on the Gaussian bulk; Huber keeps 95% of it")])
+    def standard(self, f):
+        s = f['outlier_share']
+        return (f"{s:.2%} of the targets have a modified z-score beyond ±{OUTLIER_Z:g}, not above "
+                f"{OUTLIER_SHARE:.0%}: MSE",
+                [('HuberLossFlat', f"for more than {OUTLIER_SHARE:.0%} outliers; here {s:.2%}")])
+
+_rules = [_ImbalancedClasses(), _SparseLabels(), _SmallStructures(), _HeavyTails()] # in the order `_advise` tries them
+
+RULES = pd.DataFrame([r.row() for r in _rules] + [
     dict(rule='standard', task='any', fires=f"no rule fires, or fewer than {MIN_ITEMS} items",
          loss="CrossEntropyLossFlat / BCEWithLogitsLossFlat / CrossEntropyLossFlat(axis=1) / MSELossFlat",
          why="fastai's choice for the block type; the data give no reason to move from it", source="fastai"),
@@ -52,7 +148,7 @@ RULES = pd.DataFrame([
 # %% ../nbs/22_advisor.ipynb #a0aa2ba0
 def _task(y:Tensor)->str:
     "The task of one encoded target `y` (an item's, without the batch axis)"
-    if isinstance(y, TensorMask): return 'segmentation'
+    if isinstance(y, (TensorMask, PILMask)): return 'segmentation' # `MaskBlock` labels are `PILMask`s until `ToTensor`
     if isinstance(y, TensorMultiCategory): return 'multi-label'
     if isinstance(y, TensorCategory): return 'single-label'
     y = torch.as_tensor(y)
@@ -61,15 +157,16 @@ def _task(y:Tensor)->str:
     return 'regression'
 
 def _item_targets(dls)->list|None:
-    "The training set's encoded targets read through the label pipeline (no input is decoded), or None when there is none to read"
+    "The training set's encoded targets read through the label pipeline (no input decoded), or None when there are none"
     ds = dls.train_ds
     tls = getattr(ds, 'tls', None)
     if tls is None or len(tls)<2: return None
     n_inp = getattr(ds, 'n_inp', len(tls)-1)
-    if len(tls)-n_inp!=1: raise ValueError(f"recommend_loss: the DataLoaders give {len(tls)-n_inp} targets; it advises on one (ask per head: a DataLoaders with one target each)")
+    if len(tls)-n_inp!=1: raise ValueError(f"recommend_loss: the DataLoaders give {len(tls)-n_inp} targets; it advises "
+                                           "on one (ask per head: a DataLoaders with one target each)")
     return [tls[-1][i] for i in range(len(tls[-1]))]
 
-def _batch_targets(dls, max_batches:int)->list:
+def _batch_targets(dls, *, max_batches:int)->list:
     "Targets from the first `max_batches` training batches, one per item"
     out = []
     for b in itertools.islice(dls.train, max_batches): out += list(b[-1].cpu())
@@ -80,10 +177,10 @@ def _mad_sigma(y:Tensor)->tuple:
     "Median and the robust scale 1.4826·MAD (the standard deviation for Gaussian data)"
     med = y.median(); return med,1.4826*(y-med).abs().median()
 
-def measure(dls, max_batches:int=20)->dict:
-    "The figures the rules read, from the encoded training targets of `dls`: task, size, and the task's counts, ratios or tails"
+def measure(dls, *, max_batches:int=20)->dict:
+    "The figures the rules read from the encoded training targets of `dls`: task, size, and counts, ratios or tails"
     ys = _item_targets(dls)
-    if ys is None or (ys and _task(ys[0])=='segmentation'): ys = _batch_targets(dls, max_batches)
+    if ys is None or (ys and _task(ys[0])=='segmentation'): ys = _batch_targets(dls, max_batches=max_batches)
     if not ys: raise ValueError("recommend_loss: the training set is empty")
     task = _task(ys[0]); f = dict(task=task, items=len(ys))
     if task=='single-label':
@@ -91,10 +188,12 @@ def measure(dls, max_batches:int=20)->dict:
         n_cls = len(getattr(dls, 'vocab', [])) or int(y.max())+1
         counts = torch.bincount(y, minlength=n_cls)
         present = counts[counts>0]
-        f.update(classes=n_cls, counts=counts.tolist(), imbalance=(present.max()/present.min()).item(), empty_classes=int((counts==0).sum()))
+        f.update(classes=n_cls, counts=counts.tolist(), imbalance=(present.max()/present.min()).item(),
+                 empty_classes=int((counts==0).sum()))
     elif task=='multi-label':
         y = torch.stack([torch.as_tensor(o).float() for o in ys])
-        f.update(labels=y.shape[1], labels_per_item=y.sum(1).mean().item(), density=y.mean().item(), positives=y.sum(0).long().tolist())
+        f.update(labels=y.shape[1], labels_per_item=y.sum(1).mean().item(), density=y.mean().item(),
+                 positives=y.sum(0).long().tolist())
     elif task=='segmentation':
         m = torch.stack([torch.as_tensor(o).long() for o in ys])
         m = m.squeeze(1) if m.ndim==4 and m.shape[1]==1 else m
@@ -109,7 +208,8 @@ def measure(dls, max_batches:int=20)->dict:
         med,sig = torch.stack(med),torch.stack(sig)
         z = ((y-med)/sig.clamp_min(1e-12)).abs()
         k = ((y-y.mean(0))**4).mean(0)/y.var(0, unbiased=False)**2-3 # excess kurtosis, for the record
-        f.update(targets=y.shape[1], median=med.tolist(), robust_sigma=sig.tolist(), outlier_share=(z>OUTLIER_Z).double().mean().item(),
+        f.update(targets=y.shape[1], median=med.tolist(), robust_sigma=sig.tolist(),
+                 outlier_share=(z>OUTLIER_Z).double().mean().item(),
                  excess_kurtosis=k.tolist())
     return f
 
@@ -117,8 +217,10 @@ def measure(dls, max_batches:int=20)->dict:
 def _fmt(v): return f"{v:.3g}" if isinstance(v, float) else str(v)
 
 class Advice:
-    "A loss for `loss_func=` (`loss`), the runners-up and why each lost (`alternatives`), the measured figures (`facts`), and the rule that fired (`rule`, `reason`)"
-    def __init__(self, loss, task:str, rule:str, reason:str, facts:dict, alternatives:list): self.loss,self.task,self.rule,self.reason,self.facts,self.alternatives = loss,task,rule,reason,facts,alternatives
+    "A `loss` for `loss_func=`, the runners-up and why (`alternatives`), the figures (`facts`), the `rule` and `reason`"
+    def __init__(self, loss, task:str, rule:str, reason:str, facts:dict, alternatives:list):
+        self.loss,self.task,self.rule,self.reason = loss,task,rule,reason
+        self.facts,self.alternatives = facts,alternatives
     @property
     def source(self): return RULES.loc[self.rule, 'source']
     def __str__(self):
@@ -127,65 +229,31 @@ class Advice:
                 f"Rule '{self.rule}': {self.reason}\nSource: {self.source}\nAlternatives:\n{alts}")
     __repr__ = __str__
     def _repr_markdown_(self):
-        rows = '\n'.join(f"| {k} | {_fmt(v) if not isinstance(v, list) or len(v)<=12 else _fmt(v[:12])[:-1]+', ...]'} |" for k,v in self.facts.items())
+        short = lambda v: _fmt(v) if not isinstance(v, list) or len(v)<=12 else _fmt(v[:12])[:-1]+', ...]'
+        rows = '\n'.join(f"| {k} | {short(v)} |" for k,v in self.facts.items())
         alts = '\n'.join(f"- `{n}`: {why}" for n,why in self.alternatives)
         return (f"**Loss:** `{self.loss!r}`\n\n**Rule '{self.rule}'**: {self.reason}\n\n*Source: {self.source}*\n\n"
                 f"| fact | value |\n|---|---|\n{rows}\n\n**Alternatives**\n\n{alts}")
 
 # %% ../nbs/22_advisor.ipynb #fb17bd04
 def _advise(f:dict):
-    "(loss, rule, reason, alternatives) for the figures `f`, following `RULES`"
-    t,n = f['task'],f['items']
-    few = n<MIN_ITEMS
-    if t=='single-label':
-        std = CrossEntropyLossFlat()
-        if few: return std,'standard',f"{n} items are too few to measure an imbalance (fewer than {MIN_ITEMS}): cross-entropy",[]
-        r = f['imbalance']
-        if r>=IMBALANCE:
-            beta = 1-1/n # Cui et al.'s beta=(N-1)/N, N the largest volume a class can have: here the training set
-            w = class_balanced_weights(f['counts'], beta)
-            return (FocalLossFlat(gamma=2., alpha=w), 'imbalanced classes',
-                    f"imbalance {r:.1f}:1 (largest class {max(f['counts'])} items, smallest {min(c for c in f['counts'] if c)}), at or above {IMBALANCE:g}:1; "
-                    f"class-balanced weights with beta = 1-1/{n} = {beta:.4g}",
-                    [('CrossEntropyLossFlat', f"every item counts the same, so the classes weigh {r:.1f}:1 in the loss"),
-                     ('CrossEntropyLossFlat(weight=class-balanced)', "reweights the classes but keeps pushing on items already right; focal loss lowers their weight too")])
-        return std,'standard',f"imbalance {r:.1f}:1, below {IMBALANCE:g}:1: cross-entropy",[('FocalLossFlat', f"for imbalance of {IMBALANCE:g}:1 or more; here {r:.1f}:1")]
-    if t=='multi-label':
-        std = BCEWithLogitsLossFlat()
-        if few: return std,'standard',f"{n} items are too few to measure the label density (fewer than {MIN_ITEMS}): BCE",[]
-        d = f['density']
-        if d<=SPARSE_DENSITY:
-            return (AsymmetricLossFlat(gamma_neg=4., gamma_pos=0., clip=0.05), 'sparse labels',
-                    f"density {d:.3f} ({f['labels_per_item']:.2f} positive of {f['labels']} labels per item), at or below {SPARSE_DENSITY:g}: {(1-d)/d:.0f} negatives per positive",
-                    [('BCEWithLogitsLossFlat', f"weighs the {(1-d)/d:.0f} negatives per positive like positives"),
-                     ('BinaryFocalLossFlat', "down-weights easy negatives and easy positives alike; ASL treats them apart")])
-        return std,'standard',f"density {d:.3f}, above {SPARSE_DENSITY:g}: BCE",[('AsymmetricLossFlat', f"for a density of {SPARSE_DENSITY:g} or less; here {d:.3f}")]
-    if t=='segmentation':
-        std = CrossEntropyLossFlat(axis=1)
-        r = f['background_ratio']
-        if r>=IMBALANCE:
-            return (0.5*CrossEntropyLossFlat(axis=1) + 0.5*DiceLossFlat(), 'small structures',
-                    f"the rarest foreground class covers {f['rarest_foreground']:.2%} of the pixels (background {r:.0f}:1), at or above {IMBALANCE:g}:1; from {f['masks_read']} masks",
-                    [('CrossEntropyLossFlat(axis=1)', f"each pixel counts the same: the background outweighs that class {r:.0f}:1"),
-                     ('DiceLossFlat()', "alone it gives noisy gradients early in training; the CE term steadies them (nnU-Net's choice)")])
-        return std,'standard',f"the rarest foreground class covers {f['rarest_foreground']:.2%} of the pixels, background {r:.1f}:1, below {IMBALANCE:g}:1: cross-entropy",[('0.5*CE + 0.5*Dice', f"for a background ratio of {IMBALANCE:g}:1 or more")]
-    std = MSELossFlat()
-    if few: return std,'standard',f"{n} items are too few to measure the tails (fewer than {MIN_ITEMS}): MSE",[]
-    s = f['outlier_share']
-    if s>OUTLIER_SHARE:
-        sig = max(f['robust_sigma']); delta = 1.345*sig
-        return (HuberLossFlat(delta=delta), 'heavy tails',
-                f"{s:.1%} of the targets have a modified z-score beyond ±{OUTLIER_Z:g} (a Gaussian gives 0.05%), above {OUTLIER_SHARE:.0%}; delta = 1.345 x robust sigma {sig:.3g} = {delta:.3g}",
-                [('MSELossFlat', "the squared error lets the outliers dominate the gradient"),
-                 ('L1LossFlat', "robust too, but gives up least squares' efficiency on the Gaussian bulk; Huber keeps 95% of it")])
-    return std,'standard',f"{s:.2%} of the targets have a modified z-score beyond ±{OUTLIER_Z:g}, not above {OUTLIER_SHARE:.0%}: MSE",[('HuberLossFlat', f"for more than {OUTLIER_SHARE:.0%} outliers; here {s:.2%}")]
+    "(loss, rule, reason, alternatives) for the figures `f`: the first rule of the task that fires, else the standard"
+    n,rules = f['items'],[r for r in _rules if r.task==f['task']]
+    first = rules[0]
+    if first.min_items and n<MIN_ITEMS:
+        return (first.std(), 'standard',
+                f"{n} items are too few to measure {first.measures} (fewer than {MIN_ITEMS}): {first.std_name}", [])
+    for r in rules:
+        if r.test(f): loss,reason,alts = r.advise(f); return loss,r.rule,reason,alts
+    return (first.std(), 'standard', *first.standard(f))
 
 def recommend_loss(
     dls, # fastai `DataLoaders` with one target
+    *,
     max_batches:int=20, # For masks: the training batches read to measure the pixel shares
 )->Advice:
     "Measure the training targets of `dls`, pick a loss from `RULES`, and say why with the figures"
-    f = measure(dls, max_batches)
+    f = measure(dls, max_batches=max_batches)
     loss,rule,reason,alts = _advise(f)
     return Advice(loss, f['task'], rule, reason, f, alts)
 
