@@ -12,6 +12,7 @@ from torch import Tensor
 from .core import * # first: it silences fastai's torch.jit deprecation warning while fastai is imported
 from fastai.vision.core import imagenet_stats
 from fastai.callback.core import Callback
+from .backbones import EfficientNetLite0Body, WeightsUnavailable
 
 # %% auto #0
 __all__ = ['perceptual_archs', 'psnr', 'ssim', 'feature_stages', 'gram_matrix', 'PerceptualLoss', 'GANObjective',
@@ -79,7 +80,6 @@ def feature_stages(
 )->nn.ModuleList:
     "The stages `PerceptualLoss` reads: VGG-16's `features` (ReLUs not in place) or EfficientNet-Lite0's blocks"
     check_choice('arch', arch, tuple(perceptual_archs), 'PerceptualLoss')
-    from fastai_losses.backbones import EfficientNetLite0Body, WeightsUnavailable
     if arch=='vgg16':
         import torchvision.models as tvm
         try: m = tvm.vgg16(weights=tvm.VGG16_Weights.IMAGENET1K_V1 if pretrained else None)
