@@ -139,3 +139,16 @@ def test_advise_refuses_a_folder_without_class_subfolders(tmp_path, capsys, clas
 def test_get_losses_refuses_a_repeated_name():
     fails(lambda: get_losses('ce,ce'), contains="loss ce named more than once")
     eq(list(get_losses(' ce , focal ')), ['ce','focal'])
+
+def test_comparison_plot_marks_the_unfreeze():
+    "A frozen stage then an unfrozen one: the axis says so, a dashed line marks the unfreeze, equal dots stay visible"
+    import matplotlib; matplotlib.use('Agg'); import matplotlib.pyplot as plt
+    rows = [dict(run=r, phase=ph, step=s, fit=f, epoch=0, bs=4, frozen=f==0, error_rate=0.5)
+            for r in ('a','b') for f in (0,1) for ph in ('train','valid') for s in range(4*f, 4*f+4)]
+    res = LossComparison(pd.DataFrame(), pd.DataFrame(rows), {}, 'error_rate')
+    fig = res.plot(); a1,a2 = fig.axes
+    eq(a2.get_xlabel(), 'epoch (frozen, then unfrozen)')
+    unf = [l for l in a1.lines if l.get_label()=='unfreeze']
+    eq(len(unf), 1); eq(unf[0].get_xdata()[0], 4)
+    sizes = [l.get_markersize() for l in a2.lines]; assert sizes[0]>sizes[1], sizes
+    plt.close(fig)

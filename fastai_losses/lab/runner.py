@@ -63,7 +63,12 @@ class LossComparison:
             a1.plot(tr.step, ema_smooth(tr[metric], beta=beta), color=f'C{i}', label=run)
             ep = va.groupby(['fit','epoch'], sort=False).apply(lambda d: np.average(d[metric], weights=d.bs),
                                                                include_groups=False)
-            a2.plot(np.arange(1, len(ep)+1), ep.values, 'o-', color=f'C{i}', label=run)
+            # each later run's dots smaller, so that runs with equal values stay visible
+            a2.plot(np.arange(1, len(ep)+1), ep.values, 'o-', color=f'C{i}', label=run, markersize=max(10-2*i, 3))
+        if staged:
+            tr = self.logs[self.logs.phase=='train']
+            a1.axvline(tr.step[~tr.frozen.astype(bool)].min(), color='k', ls='--', lw=1.2, label='unfreeze')
+            a1.legend()
         a1.set(xlabel='training step', ylabel=f'train {metric} (EMA per batch)', title='training batches')
         a2.set(xlabel='epoch (frozen, then unfrozen)' if staged else 'epoch', ylabel=f'valid {metric}',
                title='validation, per epoch')
