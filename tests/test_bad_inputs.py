@@ -31,7 +31,7 @@ def test_one_hot_targets_for_class_losses(case):
 def test_missing_class_axis(case):
     if case.kind not in ('cls','quant','gauss') or case.spatial: pytest.skip('no class axis, or a spatial one: x[:,0] is then a valid input')
     x,t = _data(case)
-    fails(lambda: case.make()(x[:,0], t), contains="holds 1 items but target")
+    fails(lambda: case.make()(x[:,0], t), contains="holds 1 items but target" if case.kind=='cls' else "outputs per target")
 
 def test_bad_reduction(case):
     x,t = _data(case)
@@ -171,7 +171,7 @@ def test_check_values_in_every_constructor(case):
     "`check_values=True` is a keyword of every Flat loss's constructor"
     for l in _terms(case.make()):
         if not isinstance(l, FlatLoss): continue
-        lf = type(l)(check_values=True)
+        lf = type(l)(**_settings(l, 'check_values'), check_values=True)
         assert lf.check_values is True
         x,t = _data(case); x[0] = float('nan')
         fails(lambda: lf(x, t), contains="NaN or inf")
@@ -185,6 +185,7 @@ _API = [(m.__name__.split('.')[-1], k, getattr(m, k)) for m in (_reg, _cls, _ml,
 @pytest.mark.parametrize('name,obj', [(k, o) for _,k,o in _API], ids=[f"{m}.{k}" for m,k,_ in _API])
 def test_options_are_keyword_only(name, obj):
     "Options after the tensors (`inp, targ`) of a loss function, and every option of a loss class, are keyword-only (issue 24)"
+    if inspect.isclass(obj) and obj.__init__ is object.__init__: pytest.skip('a mixin without a constructor')
     ps = list(inspect.signature(obj.__init__ if inspect.isclass(obj) else obj).parameters.values())
     if inspect.isclass(obj): ps = [p for p in ps if p.name not in ('self','loss_cls')]
     elif [p.name for p in ps[:2]]==['inp','targ']: ps = ps[2:]
