@@ -214,3 +214,38 @@ def test_class_weights_as_list_tuple_or_array(case):
             kw = _settings(l, k)
             ref = type(l)(**kw, **{k: w})(x, t)
             for v in (w.tolist(), tuple(w.tolist()), w.numpy()): torch.testing.assert_close(type(l)(**kw, **{k: v})(x, t), ref)
+
+def _moved(lf, device): lf.to(device); return lf # fastai's `BaseLoss.to` returns None
+
+def _table_rows():
+    "The messages that 00_core's bad-input table quotes, each from a real call"
+    from fastai_losses.all import (FocalLossFlat, DiceLossFlat, GaussianNLLLossFlat, BinaryFocalLossFlat, TripletLossFlat,
+                                   CrossEntropyLossFlat)
+    x,t = torch.randn(8, 10),torch.randint(0, 10, (8,))
+    xs,ts = torch.randn(2, 3, 8, 8),torch.randint(0, 3, (2, 8, 8))
+    return [
+        (lambda: FocalLossFlat()(x, t[:4]), "FocalLossFlat: input (8, 10) holds 8 items but target (4,) holds 4 class indices; expected target (8,)"),
+        (lambda: FocalLossFlat()(x, torch.nn.functional.one_hot(t, 10)), "expected target (8,) (a one-hot or soft target? pass class indices, or use a soft-target loss)"),
+        (lambda: FocalLossFlat()(x, t.float()), "FocalLossFlat: target dtype torch.float32 holds float class indices; expected an integer tensor (torch.long)"),
+        (lambda: FocalLossFlat()(x.long(), t), "input dtype torch.int64; expected a floating point tensor of logits or predictions"),
+        (lambda: FocalLossFlat()(x[:,0], t), "FocalLossFlat: input (8,) holds 1 items but target (8,) holds 8 class indices; expected target ()"),
+        (lambda: GaussianNLLLossFlat()(torch.randn(4), torch.zeros(4)),
+         "GaussianNLLLossFlat: input (4,) holds one value per target; expected 2 outputs per target (mean, variance) along axis -1, e.g. input (4, 2)"),
+        (lambda: FocalLossFlat()(x[:0], t[:0]), "input (0, 10) is an empty batch; expected at least one item"),
+        (lambda: FocalLossFlat(check_values=True)(x*float('nan'), t), "input holds NaN or inf"),
+        (lambda: DiceLossFlat()(xs, ts.clamp_max(1)*255), "DiceLossFlat: target holds 255; expected class indices in [0, 3); a mask saved as 0/255 needs `/255`, and 255 as a void label `ignore_index=255`"),
+        (lambda: BinaryFocalLossFlat()(x, torch.full_like(x, 2.)), "BinaryFocalLossFlat: target holds 2; expected targets in [0, 1] (class indices? use a softmax loss, or one-hot encode them)"),
+        (lambda: FocalLossFlat(weight=[1., 2., 3.])(x, t), "FocalLossFlat: weight has 3 values but the input has 10 classes; expected 10"),
+        (lambda: FocalLossFlat()(x, t.to('meta')), "FocalLossFlat: target is on meta but input is on cpu; expected both on one device (a fastai DataLoader puts them there)"),
+        (lambda: DiceLossFlat()(torch.randn(2, 1, 8, 8), torch.zeros(2, 8, 8, dtype=torch.long)),
+         "DiceLossFlat: input (2, 1, 8, 8) has 1 class along axis 1; a softmax over one class is constant (loss 0, no gradient): use mode='binary' (a sigmoid) for a single logit"),
+        (lambda: DiceLossFlat(mode='binary', weight=[1., 2., 3.]), "DiceLoss: weight has 3 values but 'binary' mode has 1 class; expected 1 value, or mode='multiclass'/'multilabel'"),
+        (lambda: _moved(CrossEntropyLossFlat(weight=torch.ones(10)), 'meta')(x, t), "weight is on meta but input is on cpu; move the loss with `.to('cpu')` (a fastai Learner does this)"),
+        (lambda: FocalLossFlat(reduction='avg')(x, t), "reduction='avg'; expected one of ('mean', 'sum', 'none')"),
+        (lambda: DiceLossFlat()(xs, ts[..., :7]), "DiceLossFlat: input (2, 3, 8, 8) with classes on axis 1 needs a mask (2, 8, 8), got target (2, 8, 7)"),
+        (lambda: TripletLossFlat()(torch.randn(6, 3, 2), torch.randint(0, 3, (6,))), "TripletLossFlat: input (6, 3, 2); expected embeddings (N, D)"),
+    ]
+
+def test_bad_input_table_messages():
+    "Every message 00_core's bad-input table quotes is the one a real call gives"
+    for f,msg in _table_rows(): fails(f, contains=msg)
