@@ -255,7 +255,10 @@ class FlatLoss(BaseLoss):
     def explain(self, inp:Tensor, targ:Tensor, kind:str):
         "Called when torch fails on a batch: raise the named error if a target is out of range (the failing path only)"
         r = None if torch.compiler.is_compiling() else self.target_range(inp, kind)
-        if r is not None: check_target_range(type(self).__name__, targ, **r)
+        if r is None: return
+        try: check_target_range(type(self).__name__, targ, **r)
+        except ValueError: raise
+        except Exception: pass # the check failed too (out of memory, a broken CUDA context): torch's own error stands
 
     def check(self, inp, targ):
         "Check shapes, dtypes and devices of `inp` and `targ`, and their values on the first batch or if `check_values`"
