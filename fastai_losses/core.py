@@ -319,7 +319,7 @@ class SigmoidDecodes:
 def _is_num(w): return isinstance(w, (int,float)) and not isinstance(w, bool)
 
 class LossSet:
-    "What a weighted set of losses shares (`CombinedLoss`, `MultiTargetLoss`): checked losses and weights, names, and `reduction`, `thresh` and `to` reaching every loss"
+    "Weighted losses (`CombinedLoss`, `MultiTargetLoss`): checked, named, `reduction`/`thresh`/`to` reaching each"
     def __init__(self,
         *losses, # Loss functions (Flat losses, or any callable with `reduction`)
         weights=None, # One number per loss; 1 each by default
@@ -328,15 +328,18 @@ class LossSet:
         cls = type(self).__name__
         weights = [1.]*len(losses) if weights is None else list(weights)
         if not losses: raise ValueError(f"{cls}: no losses; expected at least one")
-        if len(weights)!=len(losses): raise ValueError(f"{cls}: {len(losses)} losses but {len(weights)} weights; expected one weight per loss")
+        if len(weights)!=len(losses):
+            raise ValueError(f"{cls}: {len(losses)} losses but {len(weights)} weights; expected one weight per loss")
         for l in losses:
             if not callable(l): raise TypeError(f"{cls}: {type(l).__name__} is not a loss function")
         for w in weights:
             if not _is_num(w): raise TypeError(f"{cls}: weight {w!r} is a {type(w).__name__}; expected a number")
         if names is not None:
             names = [str(n) for n in names]
-            if len(names)!=len(losses): raise ValueError(f"{cls}: {len(losses)} losses but {len(names)} names; expected one name per loss")
-            if len(set(names))<len(names): raise ValueError(f"{cls}: names {names} repeat; expected one distinct name per loss")
+            if len(names)!=len(losses):
+                raise ValueError(f"{cls}: {len(losses)} losses but {len(names)} names; expected one name per loss")
+            if len(set(names))<len(names):
+                raise ValueError(f"{cls}: names {names} repeat; expected one distinct name per loss")
         self.losses,self.weights,self.components,self._names = list(losses),[float(w) for w in weights],{},names
         self._reduction = getattr(losses[0], 'reduction', 'mean')
 
@@ -356,7 +359,7 @@ class LossSet:
     def y_int(self): return all(getattr(l, 'y_int', False) for l in self.losses)
     @property
     def thresh(self):
-        "The first term's decision threshold; setting it reaches every term that has one (fastxtend#13: it was silently ignored)"
+        "The first term's decision threshold; setting it reaches every term that has one (fastxtend#13: it was ignored)"
         t = _with_thresh(self)
         if not t: raise AttributeError(f"{type(self).__name__}: no term has a `thresh`")
         return t[0].thresh
@@ -376,9 +379,11 @@ class LossSet:
         return names
 
     def _per_item(self, outs, bs:int)->list:
-        "Under reduction='none': each loss's values averaged to one per item, batch-major, as fastai's `GatherPredsCallback` does"
+        "Under reduction='none': each loss's values averaged per item, batch-major (as fastai's `GatherPredsCallback`)"
         for o,n in zip(outs, self.names):
-            if o.numel()%bs: raise ValueError(f"{type(self).__name__}: {n} gave {o.numel()} values under reduction='none', not a multiple of the batch size {bs}")
+            if o.numel()%bs:
+                raise ValueError(f"{type(self).__name__}: {n} gave {o.numel()} values under reduction='none', "
+                                 f"not a multiple of the batch size {bs}")
         return [o.reshape(bs, -1).mean(1) for o in outs]
     def to(self, *args, **kwargs):
         for l in self.losses:
@@ -396,8 +401,8 @@ class CombinedLoss(LossSet):
     def __call__(self, inp:Tensor, targ:Tensor, *more, **kwargs)->Tensor:
         if more or isinstance(inp, (tuple,list)):
             got = f"{len(inp)} outputs" if isinstance(inp, (tuple,list)) else "one output"
-            raise TypeError(f"CombinedLoss: got {got} and {1+len(more)} targets; it adds losses of one output against one target. "
-                            "For one loss per output and target, use `MultiTargetLoss(loss_1, loss_2, ...)`")
+            raise TypeError(f"CombinedLoss: got {got} and {1+len(more)} targets; it adds losses of one output against "
+                            "one target. For one loss per output and target, use `MultiTargetLoss(loss_1, loss_2)`")
         check_reduction(self.reduction)
         outs = [l(inp, targ, **kwargs) for l in self.losses]
         if self.reduction=='none': outs = self._per_item(outs, inp.shape[0])
