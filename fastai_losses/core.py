@@ -15,12 +15,13 @@ from fastcore.basics import store_attr, patch
 with warnings.catch_warnings():
     warnings.filterwarnings('ignore', message=r'`torch\.jit\.script` is deprecated', category=FutureWarning)
     from fastai.losses import BaseLoss
+    from fastai.learner import AvgMetric
 
 # %% auto #0
 __all__ = ['reductions', 'BF16_CLAMP', 'check_choice', 'check_reduction', 'reduce_loss', 'to_float32', 'focusing', 'as_buffer',
            'shape_of', 'as_plain', 'check_tensor', 'check_finite', 'check_class_weight', 'check_input',
            'check_item_targets', 'check_same_targets', 'check_target_range', 'check_devices', 'check_softmax_classes',
-           'FlatLoss', 'SoftmaxDecodes', 'SigmoidDecodes', 'LossSet', 'CombinedLoss']
+           'FlatLoss', 'SoftmaxDecodes', 'SigmoidDecodes', 'LossPart', 'LossSet', 'CombinedLoss']
 
 # %% ../nbs/00_core.ipynb #dafe1aab
 reductions = ('mean','sum','none')
@@ -82,8 +83,6 @@ def as_buffer(x)->Tensor|None:
 def shape_of(x)->tuple:
     "The shape of tensor `x` as a plain tuple, as messages print it: `(8, 5)` rather than `torch.Size([8, 5])`"
     return tuple(x.shape)
-
-_shape = shape_of # kept for embedding.py until it switches
 
 def as_plain(x):
     "`x` as a plain `Tensor` (a view, no copy), or unchanged if it is one or is not a tensor"
@@ -318,6 +317,24 @@ class SigmoidDecodes:
 # %% ../nbs/00_core.ipynb #698d6f1c
 def _is_num(w): return isinstance(w, (int,float)) and not isinstance(w, bool)
 
+class LossPart:
+    "`loss` on output and target `head` (all of them if None) with `reduction='mean'` for the call: a metric's function"
+    def __init__(self,
+        loss, # A term of a `CombinedLoss`, or a head's loss in a `MultiTargetLoss`
+        name:str, # Shown as `loss_<name>`
+        *,
+        head:int|None=None, # Which output and target the loss reads; None for all
+    ): self.loss,self.head,self.__name__ = loss,head,f"loss_{name}"
+    def __call__(self, pred, *yb)->Tensor:
+        if self.head is not None: pred,yb = pred[self.head],(yb[self.head],)
+        r = getattr(self.loss, 'reduction', None)
+        try:
+            if r is not None: self.loss.reduction = 'mean'
+            with torch.no_grad(): return self.loss(pred, *yb).detach()
+        finally:
+            if r is not None: self.loss.reduction = r
+    def __repr__(self): return f"LossPart({self.__name__})"
+
 class LossSet:
     "Weighted losses (`CombinedLoss`, `MultiTargetLoss`): checked, named, `reduction`/`thresh`/`to` reaching each"
     def __init__(self,
@@ -377,6 +394,13 @@ class LossSet:
             n = type(l).__name__; seen[n] = seen.get(n, 0)+1
             names.append(n if seen[n]==1 else f"{n}{seen[n]}")
         return names
+
+    heads = False # Loss `i` reads output and target `i` (`MultiTargetLoss`); else every loss reads the one pair
+    @property
+    def metrics(self):
+        "One fastai metric per loss, `loss_<name>`: its value on the batch (on its own head where `heads`), unweighted"
+        return [AvgMetric(LossPart(l, n, head=i if self.heads else None))
+                for i,(l,n) in enumerate(zip(self.losses, self.names))]
 
     def _per_item(self, outs, bs:int)->list:
         "Under reduction='none': each loss's values averaged per item, batch-major (as fastai's `GatherPredsCallback`)"

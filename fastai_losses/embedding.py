@@ -11,7 +11,7 @@ from torch import Tensor
 from fastcore.basics import store_attr
 from fastcore.meta import delegates
 from .core import *
-from .core import _shape
+from .core import shape_of
 
 # %% auto #0
 __all__ = ['minings', 'pairwise_distances', 'triplet_loss', 'TripletLoss', 'contrastive_loss', 'ContrastiveLoss', 'RowFlat',
@@ -111,8 +111,8 @@ class RowFlat(FlatLoss):
         self.check_rows(nm, inp, targ)
         check_devices(nm, inp, self.func, targ)
         n = inp.shape[0]
-        if _shape(targ)!=(n,): raise ValueError(f"{nm}: input {_shape(inp)} holds {n} {self.rows} but target "
-                                                f"{_shape(targ)} holds {targ.numel()} {self.targs}; expected ({n},)")
+        if shape_of(targ)!=(n,): raise ValueError(f"{nm}: input {shape_of(inp)} holds {n} {self.rows} but target "
+                                                f"{shape_of(targ)} holds {targ.numel()} {self.targs}; expected ({n},)")
         check_reduction(self.reduction)
         if self.check_values: check_finite(nm, inp)
     def prep_targ(self, targ): return targ
@@ -124,7 +124,7 @@ class MinedFlat(RowFlat):
     "A Flat loss on embeddings (N,D) and class labels (N,), mined in the batch; `activation`/`decodes`: identity"
     rows,targs = 'embeddings','labels'
     def check_rows(self, nm, inp, targ):
-        if inp.ndim!=2: raise ValueError(f"{nm}: input {_shape(inp)}; expected embeddings (N, D)")
+        if inp.ndim!=2: raise ValueError(f"{nm}: input {shape_of(inp)}; expected embeddings (N, D)")
         if targ.is_floating_point() or targ.is_complex() or targ.dtype==torch.bool:
             raise TypeError(f"{nm}: target dtype {targ.dtype}; expected integer class labels")
     def prep_targ(self, targ): return targ.long()
@@ -164,7 +164,7 @@ class PairFlat(RowFlat):
     rows,targs = 'pairs','values'
     def check_rows(self, nm, inp, targ):
         if inp.ndim!=self.pair_ndim or inp.shape[1]!=2:
-            raise ValueError(f"{nm}: input {_shape(inp)}; expected a stacked pair {self.pair_shape}")
+            raise ValueError(f"{nm}: input {shape_of(inp)}; expected a stacked pair {self.pair_shape}")
         if targ.is_complex() or targ.dtype==torch.bool:
             raise TypeError(f"{nm}: target dtype {targ.dtype}; expected 1 or -1 per pair")
     def check(self, inp, targ):

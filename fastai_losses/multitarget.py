@@ -14,13 +14,14 @@ from .core import * # first: it silences fastai's torch.jit deprecation warning 
 from fastai.learner import Metric, AvgMetric, mk_metric
 
 # %% auto #0
-__all__ = ['MultiTargetLoss', 'LossPart', 'OnOutput', 'on_output']
+__all__ = ['MultiTargetLoss', 'OnOutput', 'on_output']
 
 # %% ../nbs/08_multitarget.ipynb #475574f5
-def _shape(x): return tuple(x.shape) if isinstance(x, Tensor) else type(x).__name__
+def _desc(x): return tuple(x.shape) if isinstance(x, Tensor) else type(x).__name__ # for messages
 
 class MultiTargetLoss(LossSet):
     "Loss `i` on output `i` and target `i`, and their weighted sum: `activation`, `decodes` and `reduction` per head"
+    heads = True
     def __init__(self,
         *losses, # One loss per output and target: Flat losses, `CombinedLoss`es, or callables with `reduction`
         weights=None, # One number per loss; 1 each by default
@@ -30,7 +31,7 @@ class MultiTargetLoss(LossSet):
     def _check(self, preds, targs):
         n = len(self.losses)
         if not isinstance(preds, (tuple,list)):
-            raise TypeError(f"MultiTargetLoss: the model gave one output {_shape(preds)} with {len(targs)} targets for "
+            raise TypeError(f"MultiTargetLoss: the model gave one output {_desc(preds)} with {len(targs)} targets for "
                             f"{n} losses; expected a tuple of {n} outputs, one per head (a tuple from `forward`)")
         if not len(preds)==len(targs)==n:
             raise ValueError(f"MultiTargetLoss: {len(preds)} outputs, {len(targs)} targets and {n} losses; "
@@ -54,7 +55,7 @@ class MultiTargetLoss(LossSet):
 
     def _per_head(self, preds, attr):
         if not isinstance(preds, (tuple,list)) or len(preds)!=len(self.losses):
-            got = f'{len(preds)} outputs' if isinstance(preds, (tuple,list)) else _shape(preds)
+            got = f'{len(preds)} outputs' if isinstance(preds, (tuple,list)) else _desc(preds)
             raise TypeError(f"MultiTargetLoss.{attr}: got {got}; expected a tuple of {len(self.losses)} outputs")
         return tuple(getattr(l, attr, noop)(p) for l,p in zip(self.losses, preds))
     def activation(self, preds): return self._per_head(preds, 'activation')
@@ -62,35 +63,6 @@ class MultiTargetLoss(LossSet):
     def __repr__(self):
         heads = (f"{n}: {w:g}*({l!r})" for n,w,l in zip(self.names, self.weights, self.losses))
         return f"MultiTargetLoss({', '.join(heads)})"
-
-# %% ../nbs/08_multitarget.ipynb #804d37cb
-class LossPart:
-    "`loss` on output and target `head` (all of them if None) with `reduction='mean'` for the call: a metric's function"
-    def __init__(self,
-        loss, # A term of a `CombinedLoss`, or a head's loss in a `MultiTargetLoss`
-        name:str, # Shown as `loss_<name>`
-        *,
-        head:int|None=None, # Which output and target the loss reads; None for all
-    ): self.loss,self.head,self.__name__ = loss,head,f"loss_{name}"
-    def __call__(self, pred, *yb)->Tensor:
-        if self.head is not None: pred,yb = pred[self.head],(yb[self.head],)
-        r = getattr(self.loss, 'reduction', None)
-        try:
-            if r is not None: self.loss.reduction = 'mean'
-            with torch.no_grad(): return self.loss(pred, *yb).detach()
-        finally:
-            if r is not None: self.loss.reduction = r
-    def __repr__(self): return f"LossPart({self.__name__})"
-
-@patch(as_prop=True)
-def metrics(self:CombinedLoss):
-    "One fastai metric per term, `loss_<name>`: the term's value on the batch, before its weight"
-    return [AvgMetric(LossPart(l, n)) for l,n in zip(self.losses, self.names)]
-
-@patch(as_prop=True)
-def metrics(self:MultiTargetLoss):
-    "One fastai metric per head, `loss_<name>`: the head's loss on its own output and target, before its weight"
-    return [AvgMetric(LossPart(l, n, head=i)) for i,(l,n) in enumerate(zip(self.losses, self.names))]
 
 # %% ../nbs/08_multitarget.ipynb #85fb8853
 class _OnOutput:

@@ -133,7 +133,7 @@ def _mix_learner(kind, mix):
     comb = FocalLossFlat() + 0.5*LabelSmoothingCrossEntropyFlat()
     # fastai's MixUp/CutMix read `learn.y` as one tensor (`y.size(0)`, `y[shuffle]`), so a multi-target learner under them has one target
     lf = comb if kind=='combined' else MultiTargetLoss(comb, names=['cls'])
-    met = accuracy if kind=='combined' else on_output(accuracy, 0, 'accuracy')
+    met = accuracy if kind=='combined' else on_output(accuracy, 0, name='accuracy')
     learn = Learner(dls, _Heads(kind!='combined'), loss_func=lf, metrics=[met], cbs=[LossMetricLogger(), mix()])
     learn.recorder.train_metrics = True
     return learn

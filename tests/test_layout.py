@@ -79,3 +79,12 @@ def test_all_gives_the_runner_and_every_floor_below():
             "'calibration_error','compare_losses','EfficientNetLite0Body','WeightsUnavailable'): assert n in dir(), n\n")
     r = subprocess.run([sys.executable, '-c', code], capture_output=True, text=True, timeout=300)
     assert r.returncode==0, r.stderr[-2000:]
+
+def test_combined_loss_metrics_live_on_the_class():
+    "`metrics` is defined on `LossSet` in core, not patched on from a module above: `CombinedLoss` has it with core alone"
+    code = ("import sys, torch.nn as nn\nfrom fastai_losses.core import CombinedLoss, LossSet\n"
+            "assert 'metrics' in vars(LossSet)\nms = CombinedLoss(nn.MSELoss(), nn.L1Loss()).metrics\n"
+            "assert [m.name for m in ms]==['loss_MSELoss', 'loss_L1Loss'], [m.name for m in ms]\n"
+            "assert 'fastai_losses.multitarget' not in sys.modules\n")
+    r = subprocess.run([sys.executable, '-c', code], capture_output=True, text=True, timeout=300)
+    assert r.returncode==0, r.stderr[-2000:]
