@@ -11,7 +11,7 @@ from torch.utils import benchmark
 from fastai.callback.hook import hook_outputs
 from fastai.vision.core import imagenet_stats
 from fastai_losses.all import PerceptualLoss, gram_matrix
-from fastai_losses.compare import EfficientNetLite0Body
+from fastai_losses.backbones import EfficientNetLite0Body
 
 class LessonFeatureLoss(nn.Module):
     "fastai lesson 7's `FeatureLoss`: hooks on `layers` of `m_feat`, whose whole forward runs for input and target"

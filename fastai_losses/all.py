@@ -1,5 +1,7 @@
-"`from fastai_losses.all import *` gives every loss and helper (hand-written star imports, fastai's `vision/all.py` pattern)"
+"`from fastai_losses.all import *`: every loss and tool, and the comparison runner (fastai's `vision/all.py` pattern)"
+# Floor by floor, from the ground up (the architecture section of `index`): no module imports one on a floor above it
 from .core import *
+from .backbones import *
 from .regression import *
 from .classification import *
 from .multilabel import *
@@ -8,10 +10,11 @@ from .distribution import *
 from .embedding import *
 from .generation import *
 from .multitarget import *
-from .advisor import *
-from .calibration import *
 from .callback import *
-# Every name that fastai's star imports also define keeps fastai's meaning (its positional order, defaults, `activation`/
-# `decodes`). fastai's `DiceLoss(axis=1, smooth=1e-6, reduction='sum')` scores each image and class and sums them; ours
-# (`fastai_losses.segmentation.DiceLoss`) is another loss, so it stays out of here. Use `DiceLossFlat`.
+from .calibration import *
+from .advisor import *
+from .lab.runner import *
+# Every name that fastai's star imports also define keeps fastai's meaning (its positional order, defaults,
+# `activation`/`decodes`). fastai's `DiceLoss(axis=1, smooth=1e-6, reduction='sum')` scores each image and class and
+# sums them; ours (`fastai_losses.segmentation.DiceLoss`) is another loss, so it stays out of here. Use `DiceLossFlat`.
 del DiceLoss

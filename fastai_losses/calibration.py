@@ -1,4 +1,4 @@
-"""Where the loss and the metric part ways: the expected calibration error as a fastai metric, a reliability diagram, temperature scaling that lowers the loss and leaves the error rate alone, and a threshold tuned for F1
+"""Where the loss and the metric part ways: calibration error, reliability diagrams, temperature and F1 thresholds
 
 Docs: https://fastai-losses.github.io/fastai_losses/calibration.html.md"""
 
@@ -30,7 +30,9 @@ def calibration_error(
     n_bins:int=15, # Equal-width bins of confidence over (0, 1]
 )->Tensor:
     "Expected calibration error of the top label (Guo et al. 2017, eq. 3), with equal-width confidence bins $(lo, hi]$"
-    if probs.ndim!=2 or targ.shape!=probs.shape[:1]: raise ValueError(f"calibration_error: probs {tuple(probs.shape)} and targ {tuple(targ.shape)}; expected (N,C) and (N,)")
+    if probs.ndim!=2 or targ.shape!=probs.shape[:1]:
+        raise ValueError(f"calibration_error: probs {tuple(probs.shape)} and targ {tuple(targ.shape)}; "
+                         "expected (N,C) and (N,)")
     b,conf,correct = _bins(probs, targ, n_bins)
     gap = torch.bincount(b, correct-conf, minlength=n_bins) # Σ(acc-conf) per bin
     return gap.abs().sum()/max(len(targ), 1)
@@ -44,40 +46,52 @@ class CalibrationError(Metric):
         act = getattr(lf, 'activation', None)
         p = learn.to_detach(act(learn.pred) if act else F.softmax(learn.pred, -1)).float()
         ax = getattr(lf.losses[0] if isinstance(lf, CombinedLoss) else lf, 'axis', -1)
-        p,t = p.movedim(ax, -1).reshape(-1, p.shape[ax]),learn.to_detach(learn.y).reshape(-1) # a mask's pixels are items
+        # a mask's pixels are items
+        p,t = p.movedim(ax, -1).reshape(-1, p.shape[ax]),learn.to_detach(learn.y).reshape(-1)
         keep = (t>=0) & (t<p.shape[-1]) # ignored targets (-100, 255) are left out
         self.probs.append(p[keep]); self.targs.append(t[keep])
     @property
-    def value(self): return calibration_error(torch.cat(self.probs), torch.cat(self.targs), self.n_bins).item() if self.probs else None
+    def value(self):
+        if not self.probs: return None
+        return calibration_error(torch.cat(self.probs), torch.cat(self.targs), self.n_bins).item()
     @property
-    def name(self): return 'ece' 
+    def name(self): return 'ece'
 
 # %% ../nbs/11_calibration.ipynb #2822c027
 def plot_calibration(learn, dl=None, n_bins:int=15, figsize=(5, 5), ax=None):
-    "Reliability diagram of `learn` on `dl` (the validation set by default): accuracy per confidence bin against the diagonal, and the ECE"
+    "Reliability diagram of `learn` on `dl` (the validation set): accuracy and count per confidence bin, and the ECE"
     import matplotlib.pyplot as plt
+    from mpl_toolkits.axes_grid1 import make_axes_locatable
     with learn.no_bar(): probs,targ = learn.get_preds(dl=dl)
     b,conf,correct = _bins(probs, targ, n_bins)
     n = torch.bincount(b, minlength=n_bins).float()
     acc = torch.bincount(b, correct, minlength=n_bins)/n.clamp_min(1)
     mid = (torch.arange(n_bins)+0.5)/n_bins
+    n,acc,mid = n.numpy(),acc.numpy(),mid.numpy() # matplotlib takes arrays
     if ax is None: fig,ax = plt.subplots(figsize=figsize)
     else: fig = ax.figure
     ax.bar(mid[n>0], acc[n>0], width=1/n_bins, edgecolor='k', alpha=0.7, label='accuracy')
     ax.plot([0, 1], [0, 1], 'k--', lw=1, label='perfect calibration')
-    ax.set_xlabel('confidence of the top label'); ax.set_ylabel('accuracy'); ax.set_xlim(0, 1); ax.set_ylim(0, 1)
-    ax.set_title(f"ECE {calibration_error(probs, targ, n_bins).item():.3f} on {len(targ)} items"); ax.legend(loc='upper left')
+    ax.set_ylabel('accuracy'); ax.set_xlim(0, 1); ax.set_ylim(0, 1); ax.tick_params(labelbottom=False)
+    ece = calibration_error(probs, targ, n_bins).item()
+    ax.set_title(f"ECE {ece:.3f} on {len(targ)} items"); ax.legend(loc='upper left')
+    # the counts under the diagram, in a panel cut from `ax` (so it works on an `ax` of a grid too)
+    cax = make_axes_locatable(ax).append_axes('bottom', size='30%', pad=0.1, sharex=ax)
+    cax.bar(mid, n, width=1/n_bins, edgecolor='k', color='grey', alpha=0.7)
+    cax.set_xlabel('confidence of the top label'); cax.set_ylabel('items')
     return fig
 
 # %% ../nbs/11_calibration.ipynb #bd24c11c
 def _softmax_loss(lf):
     "The term of `lf` whose `activation` is a softmax: `lf` itself, or the first term of a `CombinedLoss`"
     t = lf.losses[0] if isinstance(lf, CombinedLoss) else lf
-    if not isinstance(t, SoftmaxDecodes): raise TypeError(f"fit_temperature: {type(t).__name__} has no softmax activation; expected a softmax Flat loss (CrossEntropyLossFlat, FocalLossFlat, ...)")
+    if not isinstance(t, SoftmaxDecodes):
+        raise TypeError(f"fit_temperature: {type(t).__name__} has no softmax activation; "
+                        "expected a softmax Flat loss (CrossEntropyLossFlat, FocalLossFlat, ...)")
     return t
 
 def fit_temperature(learn, dl=None, max_iter:int=100)->float:
-    "Fit the temperature of `learn.loss_func`'s softmax on `dl` (the validation set) by minimising the NLL (Guo et al. 2017); store and return it"
+    "Fit `learn.loss_func`'s softmax temperature on `dl` (the validation set), minimising the NLL (Guo et al. 2017)"
     t = _softmax_loss(learn.loss_func)
     with learn.no_bar(): logits,targ = learn.get_preds(dl=dl, act=lambda o: o)
     logits = logits.float().movedim(t.axis, -1).reshape(-1, logits.shape[t.axis]); targ = targ.reshape(-1)
@@ -98,14 +112,17 @@ def _score(metric, probs, targ, thresh):
     return float(m.value)
 
 def tune_threshold(learn, metric=None, dl=None, per_class:bool=False, grid=None)->float|Tensor:
-    "Set `learn.loss_func.thresh` to the threshold (per class if `per_class`) that maximises `metric` on `dl` (the validation set); return it"
+    "Set and return `learn.loss_func.thresh`: the threshold (per class if `per_class`) that maximises `metric` on `dl`"
     lf = learn.loss_func
-    if not hasattr(lf, 'thresh'): raise TypeError(f"tune_threshold: {type(lf).__name__} has no `thresh`; expected a sigmoid loss (BCEWithLogitsLossFlat, BinaryFocalLossFlat, AsymmetricLossFlat, ...)")
+    if not hasattr(lf, 'thresh'):
+        raise TypeError(f"tune_threshold: {type(lf).__name__} has no `thresh`; "
+                        "expected a sigmoid loss (BCEWithLogitsLossFlat, BinaryFocalLossFlat, AsymmetricLossFlat, ...)")
     metric = F1ScoreMulti(sigmoid=False) if metric is None else metric
     grid = torch.linspace(0.01, 0.99, 99) if grid is None else torch.as_tensor(grid, dtype=torch.float32)
     with learn.no_bar(): probs,targ = learn.get_preds(dl=dl)
     probs = probs.float()
-    if probs.ndim==targ.ndim+1 and not targ.is_floating_point(): targ = F.one_hot(targ.long(), probs.shape[-1]) # class indices, one-hot encoded as the loss does
+    # class indices, one-hot encoded as the loss does
+    if probs.ndim==targ.ndim+1 and not targ.is_floating_point(): targ = F.one_hot(targ.long(), probs.shape[-1])
     best = max(grid.tolist(), key=lambda t: _score(metric, probs, targ, t))
     if per_class and probs.ndim==2:
         th = torch.full((probs.shape[1],), best)

@@ -1,4 +1,4 @@
-"""A callback that logs the raw loss and every metric for every batch, in training and validation, so you can see how the loss and the metric differ
+"""A callback that logs the raw loss and every metric for every batch, to see where the loss and the metric differ
 
 Docs: https://fastai-losses.github.io/fastai_losses/callback.html.md"""
 
@@ -6,7 +6,7 @@ Docs: https://fastai-losses.github.io/fastai_losses/callback.html.md"""
 
 # %% ../nbs/10_callback.ipynb #d061dc71
 from __future__ import annotations
-import csv, math, copy, warnings
+import csv, math, copy, re, warnings
 from pathlib import Path
 from types import SimpleNamespace
 import numpy as np, pandas as pd, torch
@@ -19,25 +19,31 @@ from fastai.callback.core import Callback
 from .core import as_plain
 
 # %% auto #0
-__all__ = ['LossMetricLogger']
+__all__ = ['metric_directions', 'LossMetricLogger', 'ema_smooth']
 
 # %% ../nbs/10_callback.ipynb #50a1c721
 def _per_batch(m):
-    "Whether metric `m` can be computed on the device at once (an `AvgMetric`'s function) or needs the batch kept until the epoch ends"
+    "Whether `m` is computed on the device at once (an `AvgMetric`'s function) or needs its batch kept to the epoch end"
     return isinstance(m, AvgMetric)
 
-def _nan_row(n): return torch.full((n,), float('nan'))
 def _plain(x): return tuple(_plain(o) for o in x) if isinstance(x, (tuple,list)) else as_plain(x.detach())
 
-# What a metric legitimately raises on one batch that its epoch would not: scikit-learn's `roc_auc_score` on a batch with
-# one class, or a ratio over an empty batch. Anything else (a TypeError, a shape error) is a bug in the metric, and surfaces
+# What a metric legitimately raises on one batch that its epoch would not: scikit-learn's `roc_auc_score` on a batch
+# with one class, or a ratio over an empty batch. Anything else (a TypeError, a shape error) is a bug in the metric,
+# and surfaces
 _batch_errors = (ValueError, ZeroDivisionError)
+_row_keys = ('fit','epoch','phase','iter','step','opt_step','frozen','lr','bs') # a row's bookkeeping, before its values
 
 def _scalar(v)->Tensor:
     "`v` (a tensor or number) as a detached float32 scalar tensor, without leaving the device"
     v = torch.as_tensor(v).detach()
     if v.ndim: v = v.float().mean()
     return v if v.dtype==torch.float32 else v.float()
+
+def _fast_acc(m, pred, yb)->bool:
+    "Whether `m` is fastai's `accuracy`/`error_rate` on one target of class indices, which the logger computes itself"
+    if m.func not in (accuracy, error_rate) or len(yb)!=1 or not isinstance(pred, Tensor): return False
+    return pred.numel()==yb[0].numel()*pred.shape[-1]
 
 class LossMetricLogger(Callback):
     "Log `loss`, `metrics` and `CombinedLoss` components for every batch (every `every`-th), in training and validation"
@@ -46,47 +52,57 @@ class LossMetricLogger(Callback):
         metrics=None, # Metrics to compute on each batch; defaults to `learn.metrics`
         train:bool=True, # Log training batches
         valid:bool=True, # Log validation batches
-        fname:str|Path|None=None, # CSV file, rewritten at the first epoch, then appended to and flushed after every epoch
+        fname:str|Path|None=None, # CSV file, rewritten at the first epoch, then appended to and flushed every epoch
         every:int=1, # Log every `every`-th batch of each phase
     ):
         store_attr(); self.reset()
 
-    _hooks = frozenset(('before_fit','before_train','after_loss','after_batch','after_epoch','after_fit'))
+    _hooks = frozenset(('before_fit','before_train','after_loss','after_cancel_batch','after_cancel_step','after_batch',
+                        'after_epoch','after_fit'))
     def __call__(self, event_name):
-        # fastai's `Callback.__call__` looks up `training` and the event's method through `GetAttr` for every event of every
-        # batch; returning at once for the events this callback does not handle removes most of its cost on a small model
+        # fastai's `Callback.__call__` looks up `training` and the event's method through `GetAttr` for every event of
+        # every batch; returning at once for the events this callback does not handle removes most of its cost on a
+        # small model
         return super().__call__(event_name) if event_name in self._hooks else None
 
     def reset(self):
         "Forget every row logged so far"
-        self.rows,self.step,self.n_fit,self.n_epoch_run,self._pending,self._written,self._warned = [],0,0,0,[],False,set()
+        self.rows,self.step,self.opt_step,self.n_fit,self.n_epoch_run = [],0,0,0,0
+        self._pending,self._written,self._warned = [],False,set()
 
     def before_fit(self):
         # `validate`, `get_preds` and `show_results` fire `before_fit` too (fastai#4132): do nothing destructive here.
         # A real fit is recognised in `before_train`, which only a training epoch reaches.
-        self._new_fit,self._in_epoch,self._has_loss = True,False,False
+        self._new_fit,self._in_epoch,self._has_loss,self._stepped = True,False,False,True
         self._mets = [mk_metric(m) for m in listify(ifnone(self.metrics, self.learn.metrics))]
 
     def before_train(self):
         if hasattr(self.learn, 'lr_finder'): return # lr_find is not logged
         if self._new_fit:
-            # the epoch column runs on across fits, from fastai's own counter: `fit(n, start_epoch=k)` starts at k (fastai#3844)
+            # the epoch column runs on across fits, from fastai's own counter: `fit(n, start_epoch=k)` starts at k
+            # (fastai#3844)
             self.n_fit,self._new_fit,self._epoch0 = self.n_fit+1,False,self.n_epoch_run
         self._in_epoch = True
 
     def after_loss(self): self._has_loss = True
+    # A training batch takes an optimizer step unless it is cancelled first: `GradientAccumulation` cancels the batch
+    # until it has seen `n_acc` items, and fp16's `MixedPrecision` cancels the step on an overflow. fastai fires these
+    # events only on a cancel, so counting them costs nothing per batch (an `after_step` hook would)
+    def after_cancel_batch(self): self._stepped = False
+    def after_cancel_step(self):  self._stepped = False
 
     def _phase_on(self): return self._in_epoch and (self.train if self.training else self.valid)
 
     def after_batch(self):
-        # a callback may cancel the batch before ours runs `before_batch`, so the flag is reset here, after use
-        has_loss,self._has_loss = self._has_loss,False
+        # a callback may cancel the batch before ours runs `before_batch`, so the flags are reset here, after use
+        has_loss,stepped,self._has_loss,self._stepped = self._has_loss,self._stepped,False,True
         L = self.learn # direct attribute access: `Callback.__getattr__` costs microseconds per call, every batch
         if not getattr(self, '_in_epoch', False) or not len(L.yb): return
-        if L.training: self.step += 1
+        if L.training: self.step += 1; self.opt_step += stepped
         if not self._phase_on() or L.iter%self.every: return
         row = dict(fit=self.n_fit, epoch=self._epoch0+L.epoch, phase='train' if L.training else 'valid', iter=L.iter,
-                   step=self.step, frozen=bool(getattr(L.opt, 'frozen_idx', 0)), lr=L.opt.hypers[-1]['lr'], bs=find_bs(L.yb))
+                   step=self.step, opt_step=self.opt_step, frozen=bool(getattr(L.opt, 'frozen_idx', 0)),
+                   lr=L.opt.hypers[-1]['lr'], bs=find_bs(L.yb))
         vals,later = [],False
         if has_loss:
             # plain tensors: fastai's `TensorBase.__torch_function__` would double the metrics' cost
@@ -94,16 +110,16 @@ class LossMetricLogger(Callback):
             vals.append(_scalar(L.loss)) # `learn.loss` is unscaled under `to_fp16` (`loss_grad` is scaled)
             acc = None
             for m in self._mets:
-                if _per_batch(m):
-                    try:
-                        if m.func in (accuracy, error_rate) and len(yb)==1 and isinstance(pred, Tensor) and pred.numel()==yb[0].numel()*pred.shape[-1]:
-                            # the same value as fastai's `accuracy`/`error_rate`, computed once for both, without
-                            # `flatten_check`'s overhead: on a small model this halves the logger's cost per batch
-                            if acc is None: acc = (pred.argmax(-1).view(-1)==yb[0].view(-1)).float().mean()
-                            vals.append(acc if m.func is accuracy else 1-acc)
-                        else: vals.append(_scalar(m.func(pred, *yb)))
-                    except _batch_errors as e: vals.append(self._nan(m, e, pred.device))
-                else: later = True
+                if not _per_batch(m): later = True; continue
+                try:
+                    if _fast_acc(m, pred, yb):
+                        # the same value as fastai's `accuracy`/`error_rate`, computed once for both, without
+                        # `flatten_check`'s overhead: on a small model this halves the logger's cost per batch
+                        if acc is None: acc = (pred.argmax(-1).view(-1)==yb[0].view(-1)).float().mean()
+                        vals.append(acc if m.func is accuracy else 1-acc)
+                    else: vals.append(_scalar(m.func(pred, *yb)))
+                except _batch_errors as e: vals.append(self._nan(m, e, pred.device))
+            # under `MixUp`/`CutMix`, `loss_func` is their own method, with no parts: those columns are NaN on the row
             comps = getattr(L.loss_func, 'components', None) or {}
             vals += [_scalar(v) for v in comps.values()]
             row['_comps'],row['_stash'] = list(comps),((pred, yb) if later else None)
@@ -124,16 +140,19 @@ class LossMetricLogger(Callback):
         "NaN for metric `m`, which raised `e` on a batch; the first time for each metric, say so"
         if m.name not in self._warned:
             self._warned.add(m.name)
-            warnings.warn(f"LossMetricLogger: metric {m.name!r} raised {type(e).__name__}({e}) on a batch; logged as NaN (shown once per metric)")
+            warnings.warn(f"LossMetricLogger: metric {m.name!r} raised {type(e).__name__}({e}) on a batch; "
+                          "logged as NaN (shown once per metric)")
         return torch.tensor(float('nan'), device=device)
 
     def _accum_metric(self, m, pred, yb):
         "Value of a copy of `m` (an `AccumMetric` or other `Metric`) on one batch, NaN where it cannot be computed"
         m = copy.copy(m)
-        # `Metric.accumulate` reads `pred`, `yb`, `y`, `to_detach` and `loss` off the learner: a namespace with the batch
-        # kept for this metric stands in for it, so that `learn`'s own state (and `Recorder`'s metrics) stay untouched
+        # `Metric.accumulate` reads `pred`, `yb`, `y`, `to_detach` and `loss` off the learner: a namespace with the
+        # batch kept for this metric stands in for it, so that `learn`'s own state (and `Recorder`'s metrics) stay
+        # untouched.
+        # `CalibrationError` reads the loss's `activation`: at the epoch's end `loss_func` is the loss, even under MixUp
         learn = SimpleNamespace(pred=pred, yb=yb, y=yb[0] if len(yb)==1 else yb, to_detach=to_detach, loss=None,
-                                loss_func=self.learn.loss_func, dls=self.learn.dls) # `CalibrationError` reads the loss's `activation`
+                                loss_func=self.learn.loss_func, dls=self.learn.dls)
         try:
             m.reset(); m.accumulate(learn)
             v = m.value
@@ -144,30 +163,35 @@ class LossMetricLogger(Callback):
         "Move the epoch's values to the host in one transfer, fill the rows, append them to `rows` and `fname`"
         rows,self._pending = self._pending,[]
         if not rows: return
-        names = ['loss'] + [m.name for m in self._mets if _per_batch(m)]
-        n = max(len(r['_vals']) for r in rows)
+        mets = [m.name for m in self._mets if _per_batch(m)]
+        # each row's values by name: a row keeps what it has, and a value it lacks (the loss's parts under MixUp, every
+        # value of a batch cancelled before its loss) is NaN in that column alone
+        rvals = [dict(zip(['loss']+mets+[f'loss_{c}' for c in r['_comps']], r['_vals'])) for r in rows]
+        cols = list(dict.fromkeys(k for d in rvals for k in d)) or ['loss']
         dev = next((r['_vals'][0].device for r in rows if r['_vals']), 'cpu')
-        mat = torch.stack([torch.stack(r['_vals']) if len(r['_vals'])==n else _nan_row(n).to(dev) for r in rows])
+        nan = torch.tensor(float('nan'), device=dev)
+        mat = torch.stack([torch.stack([d.get(c, nan) for c in cols]) for d in rvals])
         bs = torch.tensor([r['bs'] for r in rows], dtype=torch.float32, device=mat.device)
         if num_distrib()>1: mat = self._gather(mat, bs)
         mat = mat.cpu().numpy() # the one device-to-host transfer of the epoch
-        comps = next((r['_comps'] for r in rows if r['_comps']), [])
         later = [m for m in self._mets if not _per_batch(m)]
         out = []
         for r,v in zip(rows, mat):
-            d = {k:r[k] for k in ('fit','epoch','phase','iter','step','frozen','lr','bs')}
-            d.update(zip(names + [f'loss_{c}' for c in comps], v.tolist()))
+            d = {k:r[k] for k in _row_keys}
+            d.update(zip(cols, v.tolist()))
             for m in later: d[m.name] = self._accum_metric(m, *r['_stash']) if r['_stash'] is not None else float('nan')
             out.append(d)
         self.rows += out
         if self.fname is not None and rank_distrib()==0: self._write(out)
 
     def _gather(self, mat, bs):
-        "Under `distrib_ctx`: each row's values averaged over all ranks, weighted by their batch sizes (one all-reduce per epoch)"
+        "Under `distrib_ctx`: each value averaged over the ranks that have it, weighted by batch size; one all-reduce"
         import torch.distributed as dist
-        mat = torch.nan_to_num(mat)*bs[:,None]
-        dist.all_reduce(mat); dist.all_reduce(bs)
-        return mat/bs[:,None]
+        w = bs[:,None]*mat.isnan().logical_not() # a NaN (a part under MixUp, a metric a batch cannot give) weighs 0
+        both = torch.cat([torch.where(w>0, mat, 0.)*w, w], 1) # the weighted sums and their weights, sent together
+        dist.all_reduce(both)
+        s,w = both.chunk(2, 1)
+        return s/w # NaN where no rank has the value
 
     def _write(self, out):
         p = Path(self.fname); p.parent.mkdir(parents=True, exist_ok=True)
@@ -190,11 +214,15 @@ class LossMetricLogger(Callback):
 # %% ../nbs/10_callback.ipynb #cf88eb38
 def _metric_cols(df)->list:
     "The logged metrics: every column but the row's bookkeeping, the loss and its parts (`loss_*`)"
-    fixed = {'fit','epoch','phase','iter','step','frozen','lr','bs','loss'}
+    fixed = {*_row_keys, 'loss'}
     return [c for c in df.columns if c not in fixed and not c.startswith('loss_')]
 
-def _ema(y, beta=0.9):
-    "Debiased exponential moving average of `y` (as fastai's `AvgSmoothLoss`), NaNs skipped"
+def ema_smooth(
+    y, # Values in order, such as a column of the log; NaNs are skipped
+    *,
+    beta:float=0.9, # Weight of the past
+)->np.ndarray:
+    "Debiased exponential moving average of `y` with weight `beta`, as fastai's `AvgSmoothLoss` smooths the loss"
     out,v,n = [],0.,0
     for o in y:
         if not math.isnan(o): v,n = beta*v+(1-beta)*o,n+1
@@ -203,63 +231,94 @@ def _ema(y, beta=0.9):
 
 @patch
 def plot(self:LossMetricLogger, metric:str|None=None, phase:str='train', beta:float=0.9, figsize=(9,4),
-         loss:str='loss', # The loss column: 'loss', or a part such as 'loss_breed' (a head of `MultiTargetLoss`, a term of `CombinedLoss`)
-         divergence:bool=False, # Shade the epochs where the validation loss rises while `metric` improves or holds (`divergence()`)
+         loss:str='loss', # The loss column: 'loss', or a part such as 'loss_breed' (a head or a term)
+         divergence:bool=False, # Shade the epochs where the validation loss rises while `metric` improves or holds
+         *,
+         higher_is_better:bool|None=None, # For `divergence`: whether a higher `metric` is better (`metric_directions`)
         ):
-    "`loss` (left axis) and `metric` (right axis) for every `phase` batch, raw points and an EMA, with epoch and unfreeze boundaries"
+    "`loss` (left axis) and `metric` (right axis) per `phase` batch, raw and smoothed, with epoch and unfreeze lines"
     import matplotlib.pyplot as plt
-    df = self.df
-    if not len(df): raise ValueError("LossMetricLogger.plot: nothing logged yet; fit the learner first")
+    df,cls = self.df,'LossMetricLogger.plot'
+    if not len(df): raise ValueError(f"{cls}: nothing logged yet; fit the learner first")
     df = df[df.phase==phase].reset_index(drop=True)
-    if not len(df): raise ValueError(f"LossMetricLogger.plot: no {phase!r} rows; logged phases are {sorted(self.df.phase.unique())}")
+    if not len(df): raise ValueError(f"{cls}: no {phase!r} rows; logged phases are {sorted(self.df.phase.unique())}")
     mets = _metric_cols(df)
     metric = ifnone(metric, mets[0] if mets else None)
-    if metric is not None and metric not in df: raise ValueError(f"LossMetricLogger.plot: no metric {metric!r}; logged metrics are {mets}")
-    if loss not in df: raise ValueError(f"LossMetricLogger.plot: no loss column {loss!r}; logged are {[c for c in df.columns if c.startswith('loss')]}")
+    if metric is not None and metric not in df:
+        raise ValueError(f"{cls}: no metric {metric!r}; logged metrics are {mets}")
+    if loss not in df:
+        raise ValueError(f"{cls}: no loss column {loss!r}; logged are {[c for c in df if c.startswith('loss')]}")
+    # before the figure: an unknown direction raises without leaving an empty figure behind
+    spans = self.divergence(metric, higher_is_better=higher_is_better) if divergence and metric is not None else None
     x = df.step.to_numpy() if phase=='train' else np.arange(len(df))
     fig,ax = plt.subplots(figsize=figsize)
     ax.plot(x, df[loss], '.', color='C0', alpha=0.3, ms=3)
-    ax.plot(x, _ema(df[loss], beta), color='C0', label=loss)
+    ax.plot(x, ema_smooth(df[loss], beta=beta), color='C0', label=loss)
     ax.set_xlabel('training step' if phase=='train' else 'validation batch'); ax.set_ylabel(loss, color='C0')
     handles = ax.get_lines()[1:2]
     if metric is not None:
         ax2 = ax.twinx()
         ax2.plot(x, df[metric], '.', color='C1', alpha=0.3, ms=3)
-        h, = ax2.plot(x, _ema(df[metric], beta), color='C1', label=metric)
+        h, = ax2.plot(x, ema_smooth(df[metric], beta=beta), color='C1', label=metric)
         ax2.set_ylabel(metric, color='C1'); handles.append(h)
     starts = df.index[df.epoch.ne(df.epoch.shift())][1:]
     for i in starts: ax.axvline(x[i], color='grey', ls=':', lw=0.8)
     unfrozen = df.index[df.frozen.shift(fill_value=False) & ~df.frozen]
     for i in unfrozen: handles.append(ax.axvline(x[i], color='k', ls='--', lw=1.2, label='unfreeze'))
-    if divergence and metric is not None:
-        fe = list(zip(df.fit, df.epoch))
-        for r in self.divergence(metric).itertuples():
+    if spans is not None:
+        fe,shaded = list(zip(df.fit, df.epoch)),[]
+        for r in spans.itertuples():
             idx = df.index[[(r.start_fit, r.start_epoch)<o<=(r.end_fit, r.end_epoch) for o in fe]]
-            if len(idx): handles.append(ax.axvspan(x[idx[0]], x[idx[-1]], color='red', alpha=0.12, label='valid loss up, metric not worse'))
+            # half a batch either side: an epoch of one batch is still seen
+            if len(idx): shaded.append(ax.axvspan(x[idx[0]]-0.5, x[idx[-1]]+0.5, color='red', alpha=0.12))
+        if shaded: shaded[0].set_label('valid loss up, metric not worse'); handles.append(shaded[0]) # one entry for all
     ax.legend(handles=handles, loc='upper center')
     ax.set_title(f"{phase} {loss.replace('_', ' ')} and {metric} per batch (dotted: epoch boundaries)")
     fig.tight_layout()
     return fig
 
 # %% ../nbs/10_callback.ipynb #0ebce9e2
+# Whether a higher value is better, by the name a metric logs under: every metric of `fastai.metrics` (those that wrap
+# scikit-learn log under scikit-learn's name), ours, and fastai's function names. Add your own metrics to it
+metric_directions = {
+    **dict.fromkeys(['accuracy', 'top_k_accuracy', 'accuracy_multi', 'foreground_acc', 'balanced_accuracy_score',
+        'cohen_kappa_score', 'f1_score', 'fbeta_score', 'jaccard_score', 'precision_score', 'recall_score',
+        'roc_auc_score', 'average_precision_score', 'matthews_corrcoef', 'explained_variance_score', 'r2_score',
+        'pearsonr', 'spearmanr', 'dice', 'dice_multi', 'jaccard_coeff', 'jaccard_coeff_multi', 'corpus_bleu',
+        'psnr', 'ssim'], True),
+    **dict.fromkeys(['error_rate', 'mse', 'mae', 'msle', '_rmse', 'rmse', '_exp_rmspe', 'exp_rmspe', 'perplexity',
+        'brier_score_loss', 'hamming_loss', 'ece'], False)}
+
+def _higher_is_better(metric:str)->bool:
+    "`metric`'s direction from `metric_directions`, by its name or by the name `on_output` numbered (`error_rate_0`)"
+    for k in (metric, re.sub(r'_\d+$', '', metric)):
+        if k in metric_directions: return metric_directions[k]
+    raise ValueError(f"LossMetricLogger.divergence: is a higher {metric!r} better? It is not in `metric_directions`; "
+                     "pass higher_is_better=True or False")
+
 @patch
 def divergence(self:LossMetricLogger,
     metric:str|None=None, # A logged metric; the first one by default
-    higher_is_better:bool|None=None, # None: lower is better for names holding 'error' or 'loss', higher otherwise
+    *,
+    higher_is_better:bool|None=None, # Whether a higher `metric` is better; None: from `metric_directions`
 )->pd.DataFrame:
-    "Stretches of epochs where the validation loss rises while `metric` improves or holds: first and last fit and epoch, loss and metric at both ends"
+    "Stretches of epochs where the validation loss rises while `metric` improves or holds, with both ends' figures"
     df = self.df
     v = df[df.phase=='valid'] if len(df) else df
     if not len(v): raise ValueError("LossMetricLogger.divergence: no validation rows logged yet")
     mets = _metric_cols(v)
     metric = ifnone(metric, mets[0] if mets else None)
-    if metric not in v: raise ValueError(f"LossMetricLogger.divergence: no metric {metric!r}; logged metrics are {mets}")
-    hib = ifnone(higher_is_better, not any(k in metric for k in ('error', 'loss')))
+    if metric not in v:
+        raise ValueError(f"LossMetricLogger.divergence: no metric {metric!r}; logged metrics are {mets}")
+    hib = _higher_is_better(metric) if higher_is_better is None else higher_is_better
     # by fit and epoch: the two fits of `fine_tune` both count epochs from 0
-    ep = v.groupby(['fit', 'epoch']).apply(lambda g: pd.Series({'loss': np.average(g.loss, weights=g.bs), 'metric': np.average(g[metric], weights=g.bs)}), include_groups=False)
+    avg = lambda g, c: np.average(g[c], weights=g.bs)
+    ep = v.groupby(['fit', 'epoch']).apply(lambda g: pd.Series({'loss': avg(g, 'loss'), 'metric': avg(g, metric)}),
+                                           include_groups=False)
     better = ep.metric.diff()*(1 if hib else -1) # > 0: the metric improved
     flag = ((ep.loss.diff()>0) & (better>=0)).tolist()
-    cols = ['start_fit', 'start_epoch', 'end_fit', 'end_epoch', 'loss_start', 'loss_end', f'{metric}_start', f'{metric}_end']
+    cols = ['start_fit', 'start_epoch', 'end_fit', 'end_epoch', 'loss_start', 'loss_end', f'{metric}_start',
+            f'{metric}_end']
     rows,eps,i = [],ep.index.tolist(),0
     while i<len(flag):
         if not flag[i]: i += 1; continue

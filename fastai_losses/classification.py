@@ -28,7 +28,7 @@ def _den(keep:Tensor, targ:Tensor, weight:Tensor|None)->Tensor:
     return keep.sum() if weight is None else _take(weight, keep, torch.where(keep, targ, 0)).sum()
 
 def _logp_t(inp:Tensor, targ:Tensor, ignore_index:int):
-    "Log-probabilities (class axis 1), the target's log-probability, the kept mask and the safe targets; `log_softmax` runs once"
+    "Log-probabilities (class axis 1), the target's log-probability, the kept mask and the safe targets"
     logp = F.log_softmax(to_float32(inp), dim=1)
     keep = targ!=ignore_index
     t = torch.where(keep, targ, 0)
@@ -39,24 +39,36 @@ class _ClassFlat(SoftmaxDecodes, FlatLoss):
     y_int,targ_kind = True,'index'
     def check(self, inp, targ):
         super().check(inp, targ)
-        for k in ('weight','alpha'): check_class_weight(type(self).__name__, getattr(self.func, k, None), inp.shape[self.axis], k)
+        for k in ('weight','alpha'):
+            check_class_weight(type(self).__name__, getattr(self.func, k, None), inp.shape[self.axis], k)
 
 # %% ../nbs/02_classification.ipynb #6ae648d0
-def cross_entropy(inp:Tensor, targ:Tensor, weight:Tensor|None=None, ignore_index:int=-100, label_smoothing:float=0., reduction:str='mean')->Tensor:
+def cross_entropy(
+    inp:Tensor, # Logits (N, C) or (N, C, d1, ...)
+    targ:Tensor, # Class indices (N,) or (N, d1, ...)
+    *,
+    weight:Tensor|None=None, # Per-class weight (C,)
+    ignore_index:int=-100, # Target value to leave out
+    label_smoothing:float=0., # As in `F.cross_entropy`
+    reduction:str='mean',
+)->Tensor:
     "`F.cross_entropy`, except that the mean over a batch whose targets are all `ignore_index` is 0, not NaN"
     inp = to_float32(inp)
     if weight is not None: weight = weight.to(inp.dtype)
-    if check_reduction(reduction)!='mean': return F.cross_entropy(inp, targ, weight, ignore_index=ignore_index, reduction=reduction, label_smoothing=label_smoothing)
+    kw = dict(ignore_index=ignore_index, label_smoothing=label_smoothing)
+    if check_reduction(reduction)!='mean': return F.cross_entropy(inp, targ, weight, reduction=reduction, **kw)
     # the fused kernel's sum, divided by torch's own denominator
     keep = targ!=ignore_index
-    loss = F.cross_entropy(inp, targ, weight, ignore_index=ignore_index, reduction='sum', label_smoothing=label_smoothing)
-    return reduce_loss(loss, 'mean', _den(keep, targ, weight))
+    return reduce_loss(F.cross_entropy(inp, targ, weight, reduction='sum', **kw), 'mean', _den(keep, targ, weight))
 
 class CrossEntropyLoss(nn.CrossEntropyLoss):
-    "`nn.CrossEntropyLoss` using `cross_entropy` (0, not NaN, when every target is ignored)"
+    "`nn.CrossEntropyLoss` (torch's signature; `weight` may be a list) using `cross_entropy`: 0 when all are ignored"
     y_int = True
+    def __init__(self, weight=None, *args, **kwargs): super().__init__(as_buffer(weight), *args, **kwargs)
     def extra_repr(self): return f"ignore_index={self.ignore_index}, label_smoothing={self.label_smoothing}"
-    def forward(self, inp, targ): return cross_entropy(inp, targ, self.weight, self.ignore_index, self.label_smoothing, self.reduction)
+    def forward(self, inp, targ):
+        return cross_entropy(inp, targ, weight=self.weight, ignore_index=self.ignore_index,
+                             label_smoothing=self.label_smoothing, reduction=self.reduction)
 
 @delegates(nn.CrossEntropyLoss)
 class CrossEntropyLossFlat(_ClassFlat):
@@ -71,9 +83,9 @@ def _focal_term(ce:Tensor, gamma:float)->Tensor:
 def focal_loss(
     inp:Tensor, # Logits (N, C) or (N, C, d1, ...)
     targ:Tensor, # Class indices (N,) or (N, d1, ...)
-    gamma:float=2., # Focusing parameter; 0 gives cross-entropy
-    weight:Tensor|None=None, # Per-class weight (C,), as in `F.cross_entropy`: the mean divides by the kept targets' summed weight
     *,
+    gamma:float=2., # Focusing parameter; 0 gives cross-entropy
+    weight:Tensor|None=None, # Per-class weight (C,), as in `F.cross_entropy`: the mean divides by the kept weight
     alpha:Tensor|None=None, # Per-class balancing factor α_t (C,), applied without renormalising the mean
     ignore_index:int=-100, # Target value to leave out
     label_smoothing:float=0., # As in `F.cross_entropy`
@@ -81,7 +93,7 @@ def focal_loss(
 )->Tensor:
     "Focal loss $-\\alpha_t(1-p_t)^\\gamma\\log p_t$ (Lin et al. 2017, eq. 5), with $p_t$ from the unweighted softmax"
     if weight is None and not label_smoothing:
-        # fast path: the fused `F.cross_entropy` gives -log p_t (0 where ignored), and p_t = exp(-ce); no separate log_softmax
+        # fast path: the fused `F.cross_entropy` gives -log p_t (0 where ignored), and p_t = exp(-ce); no log_softmax
         ce = F.cross_entropy(to_float32(inp), targ, ignore_index=ignore_index, reduction='none')
         loss = ce*_focal_term(ce, gamma) if gamma else ce
         keep = targ!=ignore_index
@@ -96,19 +108,24 @@ def focal_loss(
         loss = (1-label_smoothing)*loss + label_smoothing/n_cls*sm*keep
     if gamma: loss = loss*_focal_term(-logpt, gamma)
     if alpha is not None: loss = loss*_take(alpha.to(logp.dtype), keep, t)
-    return reduce_loss(loss, reduction, w_t.sum()) # torch's denominator: the kept targets' summed weight (their count unweighted)
+    return reduce_loss(loss, reduction, w_t.sum()) # torch's denominator: the kept targets' summed weight (or count)
 
 class FocalLoss(nn.Module):
-    "Module form of `focal_loss`; `alpha` and `weight` are buffers. fastai's positional order (`gamma`, `weight`, `reduction`), the rest keyword-only"
+    "Module form of `focal_loss`; `alpha` and `weight` are buffers. fastai's positional order, the rest keyword-only"
     y_int = True
-    def __init__(self, gamma:float=2., weight=None, reduction:str='mean', *, alpha=None, ignore_index:int=-100, label_smoothing:float=0.):
+    def __init__(self, gamma:float=2., weight=None, reduction:str='mean', *,
+                 alpha=None, ignore_index:int=-100, label_smoothing:float=0.):
         super().__init__(); store_attr('gamma,ignore_index,label_smoothing,reduction')
         if alpha is not None and as_buffer(alpha).ndim==0:
-            raise TypeError("FocalLoss: alpha is a single number, which rescales every class alike (kornia#875); pass one value per class, or use `weight`")
+            raise TypeError("FocalLoss: alpha is a single number, which rescales every class alike (kornia#875); "
+                            "pass one value per class, or use `weight`")
         self.register_buffer('alpha', as_buffer(alpha)); self.register_buffer('weight', as_buffer(weight))
-    def extra_repr(self): return f"gamma={self.gamma}, ignore_index={self.ignore_index}, label_smoothing={self.label_smoothing}"
+    def extra_repr(self):
+        return f"gamma={self.gamma}, ignore_index={self.ignore_index}, label_smoothing={self.label_smoothing}"
     def forward(self, inp, targ):
-        return focal_loss(inp, targ, self.gamma, self.weight, alpha=self.alpha, ignore_index=self.ignore_index, label_smoothing=self.label_smoothing, reduction=self.reduction)
+        return focal_loss(inp, targ, gamma=self.gamma, weight=self.weight, alpha=self.alpha,
+                          ignore_index=self.ignore_index, label_smoothing=self.label_smoothing,
+                          reduction=self.reduction)
 
 @delegates(FocalLoss)
 class FocalLossFlat(_ClassFlat):
@@ -116,16 +133,24 @@ class FocalLossFlat(_ClassFlat):
     def __init__(self, *args, axis:int=-1, **kwargs): super().__init__(FocalLoss, *args, axis=axis, **kwargs)
 
 # %% ../nbs/02_classification.ipynb #0750820d
-def label_smoothing_cross_entropy(inp:Tensor, targ:Tensor, eps:float=0.1, weight:Tensor|None=None, ignore_index:int=-100, reduction:str='mean')->Tensor:
-    "Cross-entropy against targets smoothed by `eps` (Szegedy et al. 2016, §7); equal to `F.cross_entropy(label_smoothing=eps)`"
-    return cross_entropy(inp, targ, weight, ignore_index, eps, reduction)
+def label_smoothing_cross_entropy(
+    inp:Tensor, # Logits (N, C) or (N, C, d1, ...)
+    targ:Tensor, # Class indices (N,) or (N, d1, ...)
+    *,
+    eps:float=0.1, # Smoothing: the target puts 1-`eps` on its class and `eps` spread over all classes
+    weight:Tensor|None=None, # Per-class weight (C,)
+    ignore_index:int=-100, # Target value to leave out
+    reduction:str='mean',
+)->Tensor:
+    "Cross-entropy against targets smoothed by `eps` (Szegedy et al. 2016, §7); `F.cross_entropy(label_smoothing=eps)`"
+    return cross_entropy(inp, targ, weight=weight, ignore_index=ignore_index, label_smoothing=eps, reduction=reduction)
 
 class LabelSmoothingCrossEntropy(CrossEntropyLoss):
-    "Module form of `label_smoothing_cross_entropy`, with fastai's positional order (`eps`, `weight`, `reduction`) and `activation`/`decodes`"
+    "Module form of `label_smoothing_cross_entropy`, with fastai's positional order and `activation`/`decodes`"
     def __init__(self, eps:float=0.1, weight=None, reduction:str='mean', *, ignore_index:int=-100):
-        super().__init__(weight=as_buffer(weight), ignore_index=ignore_index, reduction=reduction, label_smoothing=eps)
-    # fastai's module has them, so `Learner(loss_func=LabelSmoothingCrossEntropy())` returns probabilities from `get_preds`;
-    # the class axis is 1, as in `forward` (fastai's softmax runs over -1, the same axis for (N,C) input)
+        super().__init__(weight=weight, ignore_index=ignore_index, reduction=reduction, label_smoothing=eps)
+    # fastai's module has them, so `Learner(loss_func=LabelSmoothingCrossEntropy())` returns probabilities from
+    # `get_preds`; the class axis is 1, as in `forward` (fastai's softmax runs over -1, the same axis for (N,C) input)
     def activation(self, x:Tensor)->Tensor: return F.softmax(x, dim=1)
     def decodes(self, x:Tensor)->Tensor: return x.argmax(dim=1)
     @property
@@ -136,10 +161,19 @@ class LabelSmoothingCrossEntropy(CrossEntropyLoss):
 @delegates(LabelSmoothingCrossEntropy)
 class LabelSmoothingCrossEntropyFlat(_ClassFlat):
     "Same as `nn.CrossEntropyLoss(label_smoothing=eps)`, but flattens input and target; `activation` honours `axis`"
-    def __init__(self, *args, axis:int=-1, **kwargs): super().__init__(LabelSmoothingCrossEntropy, *args, axis=axis, **kwargs)
+    def __init__(self, *args, axis:int=-1, **kwargs):
+        super().__init__(LabelSmoothingCrossEntropy, *args, axis=axis, **kwargs)
 
 # %% ../nbs/02_classification.ipynb #7f16b97f
-def poly1_cross_entropy(inp:Tensor, targ:Tensor, epsilon:float=1., weight:Tensor|None=None, ignore_index:int=-100, reduction:str='mean')->Tensor:
+def poly1_cross_entropy(
+    inp:Tensor, # Logits (N, C) or (N, C, d1, ...)
+    targ:Tensor, # Class indices (N,) or (N, d1, ...)
+    *,
+    epsilon:float=1., # Weight of the first polynomial term (1-p_t); 0 gives cross-entropy
+    weight:Tensor|None=None, # Per-class weight (C,)
+    ignore_index:int=-100, # Target value to leave out
+    reduction:str='mean',
+)->Tensor:
     "Poly-1 loss $-\\log p_t + \\epsilon(1-p_t)$ (Leng et al. 2022, eq. 3)"
     if weight is None: # fast path: p_t = exp(-ce) from the fused kernel
         ce = F.cross_entropy(to_float32(inp), targ, ignore_index=ignore_index, reduction='none')
@@ -151,35 +185,49 @@ def poly1_cross_entropy(inp:Tensor, targ:Tensor, epsilon:float=1., weight:Tensor
 class PolyLoss(nn.Module):
     "Module form of `poly1_cross_entropy`"
     y_int = True
-    def __init__(self, epsilon:float=1., weight=None, ignore_index:int=-100, reduction:str='mean'):
-        super().__init__(); store_attr('epsilon,ignore_index,reduction'); self.register_buffer('weight', as_buffer(weight))
+    def __init__(self, *, epsilon:float=1., weight=None, ignore_index:int=-100, reduction:str='mean'):
+        super().__init__(); store_attr('epsilon,ignore_index,reduction')
+        self.register_buffer('weight', as_buffer(weight))
     def extra_repr(self): return f"epsilon={self.epsilon}, ignore_index={self.ignore_index}"
-    def forward(self, inp, targ): return poly1_cross_entropy(inp, targ, self.epsilon, self.weight, self.ignore_index, self.reduction)
+    def forward(self, inp, targ):
+        return poly1_cross_entropy(inp, targ, epsilon=self.epsilon, weight=self.weight, ignore_index=self.ignore_index,
+                                   reduction=self.reduction)
 
 @delegates(PolyLoss)
 class PolyLossFlat(_ClassFlat):
     "Poly-1 cross-entropy (Leng et al. 2022), flattened like `CrossEntropyLossFlat`"
-    def __init__(self, *args, axis:int=-1, **kwargs): super().__init__(PolyLoss, *args, axis=axis, **kwargs)
+    def __init__(self, *, axis:int=-1, **kwargs): super().__init__(PolyLoss, axis=axis, **kwargs)
 
 # %% ../nbs/02_classification.ipynb #6647c334
-def nll_loss(inp:Tensor, targ:Tensor, weight:Tensor|None=None, ignore_index:int=-100, reduction:str='mean')->Tensor:
+def nll_loss(
+    inp:Tensor, # Log-probabilities (N, C) or (N, C, d1, ...)
+    targ:Tensor, # Class indices (N,) or (N, d1, ...)
+    *,
+    weight:Tensor|None=None, # Per-class weight (C,)
+    ignore_index:int=-100, # Target value to leave out
+    reduction:str='mean',
+)->Tensor:
     "`F.nll_loss` on log-probabilities, whose mean over an all-ignored batch is 0, not NaN"
     inp = to_float32(inp)
     if weight is not None: weight = weight.to(inp.dtype)
-    if check_reduction(reduction)!='mean': return F.nll_loss(inp, targ, weight, ignore_index=ignore_index, reduction=reduction)
+    if check_reduction(reduction)!='mean':
+        return F.nll_loss(inp, targ, weight, ignore_index=ignore_index, reduction=reduction)
     keep = targ!=ignore_index
-    return reduce_loss(F.nll_loss(inp, targ, weight, ignore_index=ignore_index, reduction='sum'), 'mean', _den(keep, targ, weight))
+    loss = F.nll_loss(inp, targ, weight, ignore_index=ignore_index, reduction='sum')
+    return reduce_loss(loss, 'mean', _den(keep, targ, weight))
 
 class NLLLoss(nn.NLLLoss):
-    "`nn.NLLLoss` using `nll_loss`"
+    "`nn.NLLLoss`, with torch's signature and `weight` also a list, using `nll_loss`"
     y_int = True
-    def forward(self, inp, targ): return nll_loss(inp, targ, self.weight, self.ignore_index, self.reduction)
+    def __init__(self, weight=None, *args, **kwargs): super().__init__(as_buffer(weight), *args, **kwargs)
+    def forward(self, inp, targ):
+        return nll_loss(inp, targ, weight=self.weight, ignore_index=self.ignore_index, reduction=self.reduction)
 
 @delegates(nn.NLLLoss)
 class NLLLossFlat(_ClassFlat):
     "Same as `nn.NLLLoss` on log-probabilities, but flattens input and target; `activation` is `exp`"
     softmax = False # log-probabilities in, so a single class is not constant
-    def __init__(self, *args, axis:int=-1, **kwargs): super().__init__(NLLLoss, *args, axis=axis, **kwargs)
+    def __init__(self, *, axis:int=-1, **kwargs): super().__init__(NLLLoss, axis=axis, **kwargs)
     def activation(self, x:Tensor)->Tensor: return x.exp()
 
 # %% ../nbs/02_classification.ipynb #37954dbe
@@ -187,12 +235,14 @@ def class_balanced_weights(
     counts, # Number of training items in each class
     beta:float=0.9999, # Hyperparameter in [0, 1): 0 gives equal weights, values near 1 approach inverse frequency
 )->Tensor:
-    "Per-class weights $(1-\\beta)/(1-\\beta^{n_c})$ (Cui et al. 2019, eq. 7), normalised to sum to the number of classes present (an empty class gets 0)"
+    "Per-class weights $(1-\\beta)/(1-\\beta^{n_c})$ (Cui et al. 2019, eq. 7), summing to the number of classes present"
     n = torch.as_tensor(counts, dtype=torch.float64).flatten()
     if not 0<=beta<1: raise ValueError(f"class_balanced_weights: beta={beta}; expected 0 <= beta < 1")
-    if n.numel()==0 or (n<0).any(): raise ValueError(f"class_balanced_weights: counts {n.tolist()}; expected non-negative counts")
+    if n.numel()==0 or (n<0).any():
+        raise ValueError(f"class_balanced_weights: counts {n.tolist()}; expected non-negative counts")
     present = n>0
     # 1/(effective number); -expm1(n log β) = 1-β^n without cancellation for β near 1
-    w = torch.where(present, (1-beta)/(-torch.expm1(n*torch.log(torch.tensor(beta, dtype=torch.float64)))).nan_to_num(posinf=1.), 0.)
+    inv = (1-beta)/(-torch.expm1(n*torch.log(torch.tensor(beta, dtype=torch.float64))))
+    w = torch.where(present, inv.nan_to_num(posinf=1.), 0.) # an empty class gets 0
     if beta==0: w = present.double()
     return (w*present.sum()/w.sum()).to(torch.get_default_dtype())

@@ -10,16 +10,18 @@ import torch, torch.nn as nn, torch.nn.functional as F
 from torch import Tensor
 import warnings
 from fastcore.basics import store_attr, patch
-with warnings.catch_warnings(): # fastai 2.8's `layers.py` calls `torch.jit.script`, which torch 2.14 deprecates with a FutureWarning;
-    # silence that one message around the import that raises it, leaving `warnings.filters` as the user set them
+# fastai 2.8's `layers.py` calls `torch.jit.script`, which torch 2.14 deprecates with a FutureWarning: silence that one
+# message around the import that raises it, leaving `warnings.filters` as the user set them
+with warnings.catch_warnings():
     warnings.filterwarnings('ignore', message=r'`torch\.jit\.script` is deprecated', category=FutureWarning)
     from fastai.losses import BaseLoss
+    from fastai.learner import AvgMetric
 
 # %% auto #0
 __all__ = ['reductions', 'BF16_CLAMP', 'check_choice', 'check_reduction', 'reduce_loss', 'to_float32', 'focusing', 'as_buffer',
-           'as_plain', 'check_tensor', 'check_finite', 'check_class_weight', 'check_input', 'check_item_targets',
-           'check_same_targets', 'check_devices', 'check_softmax_classes', 'FlatLoss', 'SoftmaxDecodes',
-           'SigmoidDecodes', 'LossSet', 'CombinedLoss']
+           'shape_of', 'as_plain', 'check_tensor', 'check_finite', 'check_class_weight', 'check_input',
+           'check_item_targets', 'check_same_targets', 'check_target_range', 'check_devices', 'check_softmax_classes',
+           'FlatLoss', 'SoftmaxDecodes', 'SigmoidDecodes', 'LossPart', 'LossSet', 'CombinedLoss']
 
 # %% ../nbs/00_core.ipynb #dafe1aab
 reductions = ('mean','sum','none')
@@ -36,7 +38,7 @@ def check_reduction(reduction:str)->str:
 def reduce_loss(
     loss:Tensor, # Per-item losses
     reduction:str='mean', # 'mean', 'sum' or 'none'
-    den:Tensor|None=None, # Denominator of the mean: the number (or summed weight) of kept items; `None` means `loss.numel()`
+    den:Tensor|None=None, # Denominator of the mean: the number (or summed weight) of kept items; `None`: `loss.numel()`
 )->Tensor:
     "Reduce `loss` by `reduction`; a mean over no kept items is 0, not NaN"
     check_reduction(reduction)
@@ -52,10 +54,11 @@ BF16_CLAMP = 2.**40 # bfloat16 input is clamped to ±this on its way to float32,
 
 class _BF16ToFloat(torch.autograd.Function):
     "bfloat16 `x` as float32 clamped to ±`BF16_CLAMP`; the gradient passes straight through"
-    # Hand-written: `x.float().clamp()` has a zero gradient beyond the bound, and `x + (c-x).detach()` loses `c` to rounding at 3e38
+    # Hand-written: `x.float().clamp()` has a zero gradient beyond the bound, and `x + (c-x).detach()` loses `c` to
+    # rounding at 3e38
     @staticmethod
     def forward(ctx, x):
-        return x.float().clamp_(-BF16_CLAMP, BF16_CLAMP) # in place on the fresh copy: +7% over the cast alone on the CPU
+        return x.float().clamp_(-BF16_CLAMP, BF16_CLAMP) # in place on the fresh copy: +7% over the cast alone (CPU)
     @staticmethod
     def backward(ctx, g): return g.bfloat16()
 
@@ -65,19 +68,21 @@ def to_float32(x:Tensor)->Tensor:
     return _BF16ToFloat.apply(x) if x.dtype==torch.bfloat16 else x
 
 def focusing(f:Tensor, gamma:float)->Tensor:
-    "The focal modulating factor `f`**`gamma` (`f` = 1-p_t >= 0), exactly 0 at `f`=0 and with a finite gradient there when `gamma`<1"
+    "The focal factor `f`**`gamma` (`f` = 1-p_t >= 0): exactly 0 at `f`=0, with a finite gradient there when `gamma`<1"
     if gamma>=1: return f.pow(gamma)
-    # d/df f^γ = γf^(γ-1) is infinite at f=0 for γ<1 (NaN once multiplied by 0): take the power of f clamped to the smallest
-    # normal float32, whose gradient is 0 at f=0, and keep the value there exactly 0 (NaN stays NaN)
+    # d/df f^γ = γf^(γ-1) is infinite at f=0 for γ<1 (NaN once multiplied by 0): take the power of f clamped to the
+    # smallest normal float32, whose gradient is 0 at f=0, and keep the value there exactly 0 (NaN stays NaN)
     return torch.where(f<=0, 0., f.clamp_min(torch.finfo(torch.float32).tiny).pow(gamma))
 
 def as_buffer(x)->Tensor|None:
-    "`x` (a sequence, number or tensor) as a float tensor to register as a buffer, or `None`"
+    "`x` (a tensor, list, tuple, numpy array or number) as a float tensor to register as a buffer, or `None`"
     if x is None: return None
     return x if isinstance(x, Tensor) and x.is_floating_point() else torch.as_tensor(x, dtype=torch.get_default_dtype())
 
 # %% ../nbs/00_core.ipynb #0898b501
-def _shape(x): return tuple(x.shape)
+def shape_of(x)->tuple:
+    "The shape of tensor `x` as a plain tuple, as messages print it: `(8, 5)` rather than `torch.Size([8, 5])`"
+    return tuple(x.shape)
 
 def as_plain(x):
     "`x` as a plain `Tensor` (a view, no copy), or unchanged if it is one or is not a tensor"
@@ -96,13 +101,15 @@ def check_finite(name:str, inp:Tensor):
 def check_class_weight(name:str, w:Tensor|None, n_cls:int, what:str='weight', single_ok:bool=False):
     "Raise a `ValueError` unless the per-class `w` (if any) has `n_cls` values, or 1 when `single_ok` (broadcast)"
     if w is None or w.numel()==n_cls or (single_ok and w.numel()==1): return
-    raise ValueError(f"{name}: {what} has {w.numel()} values but the input has {n_cls} classes; expected {n_cls}{' (or 1)' if single_ok else ''}")
+    raise ValueError(f"{name}: {what} has {w.numel()} values but the input has {n_cls} classes; "
+                     f"expected {n_cls}{' (or 1)' if single_ok else ''}")
 
 def check_input(name:str, inp:Tensor):
     "Check that `inp` is a non-empty floating point tensor"
     check_tensor(name, inp, 'input')
-    if not inp.is_floating_point(): raise TypeError(f"{name}: input dtype {inp.dtype}; expected a floating point tensor of logits or predictions")
-    if inp.numel()==0: raise ValueError(f"{name}: input {_shape(inp)} is an empty batch; expected at least one item")
+    if not inp.is_floating_point():
+        raise TypeError(f"{name}: input dtype {inp.dtype}; expected a floating point tensor of logits or predictions")
+    if inp.numel()==0: raise ValueError(f"{name}: input {shape_of(inp)} is an empty batch; expected at least one item")
 
 def check_item_targets(
     name:str, # The loss's name, for messages
@@ -111,60 +118,107 @@ def check_item_targets(
     axis:int=-1, # Class (or output) axis of `inp`
     integer:bool=True, # Targets are class indices (integers), not real values
     n_out:int|None=None, # Required size of `inp` along `axis`, if any
+    outs:str='', # What the `n_out` outputs are, for messages, e.g. '(mean, variance)'
 ):
     "Check that `targ` holds one target per item of `inp`, the items being slices along `axis`"
     check_input(name, inp); check_tensor(name, targ)
     what = 'class indices' if integer else 'targets'
     if integer and (targ.is_floating_point() or targ.is_complex() or targ.dtype==torch.bool):
-        raise TypeError(f"{name}: target dtype {targ.dtype} holds {'float ' if targ.is_floating_point() else ''}class indices; expected an integer tensor (torch.long)")
+        raise TypeError(f"{name}: target dtype {targ.dtype} holds {'float ' if targ.is_floating_point() else ''}"
+                        "class indices; expected an integer tensor (torch.long)")
     if not integer and targ.is_complex(): raise TypeError(f"{name}: target dtype {targ.dtype}; expected real targets")
-    if inp.ndim==0 or not -inp.ndim<=axis<inp.ndim: raise ValueError(f"{name}: input {_shape(inp)} has no axis {axis}; expected a class axis")
+    if inp.ndim==0 or not -inp.ndim<=axis<inp.ndim:
+        raise ValueError(f"{name}: input {shape_of(inp)} has no axis {axis}; expected a class axis")
     ax = axis%inp.ndim
-    n_cls,tshape = inp.shape[ax],_shape(targ)
-    exp = _shape(inp)[:ax]+_shape(inp)[ax+1:]
+    n_cls,ishape,tshape = inp.shape[ax],shape_of(inp),shape_of(targ)
+    if n_out is not None and n_cls!=n_out and targ.numel()==inp.numel(): # the output axis is missing
+        eg = f", e.g. input {tshape+(n_out,)}" if axis==-1 else ''
+        raise ValueError(f"{name}: input {ishape} holds one value per target; expected {n_out} outputs per target "
+                         f"{outs+' ' if outs else ''}along axis {axis}{eg}")
+    exp = ishape[:ax]+ishape[ax+1:]
     n = inp.numel()//n_cls
     if tshape not in (exp, exp[:ax]+(1,)+exp[ax:]):
         if targ.numel()!=n:
-            hint = ' (a one-hot or soft target? pass class indices, or use a soft-target loss)' if integer and targ.numel()==inp.numel() else ''
-            raise ValueError(f"{name}: input {_shape(inp)} holds {n} items but target {tshape} holds {targ.numel()} {what}; expected target {exp}{hint}")
-        if ax!=inp.ndim-1: raise ValueError(f"{name}: target {tshape} does not line up with input {_shape(inp)} along class axis {axis}; expected target {exp}")
-    if n_out is not None and n_cls!=n_out: raise ValueError(f"{name}: input {_shape(inp)} has {n_cls} outputs along axis {axis}; expected {n_out}")
+            hint = (' (a one-hot or soft target? pass class indices, or use a soft-target loss)'
+                    if integer and targ.numel()==inp.numel() else '')
+            raise ValueError(f"{name}: input {ishape} holds {n} items but target {tshape} holds {targ.numel()} {what}; "
+                             f"expected target {exp}{hint}")
+        if ax!=inp.ndim-1:
+            raise ValueError(f"{name}: target {tshape} does not line up with input {ishape} along class axis {axis}; "
+                             f"expected target {exp}")
+    if n_out is not None and n_cls!=n_out:
+        raise ValueError(f"{name}: input {ishape} has {n_cls} outputs along axis {axis}; "
+                         f"expected {n_out}{' '+outs if outs else ''}")
 
 def check_same_targets(name:str, inp:Tensor, targ:Tensor, axis:int=-1):
     "Check that `targ` holds one target per value of `inp`"
     check_input(name, inp); check_tensor(name, targ)
     if targ.is_complex(): raise TypeError(f"{name}: target dtype {targ.dtype}; expected real or boolean targets")
-    if targ.numel()!=inp.numel(): raise ValueError(f"{name}: input {_shape(inp)} holds {inp.numel()} values but target {_shape(targ)} holds {targ.numel()}; expected one target per value")
-    if axis not in (-1, inp.ndim-1) and _shape(targ)!=_shape(inp):
-        raise ValueError(f"{name}: target {_shape(targ)} does not line up with input {_shape(inp)} along axis {axis}; expected the same shape")
+    if targ.numel()!=inp.numel():
+        raise ValueError(f"{name}: input {shape_of(inp)} holds {inp.numel()} values but target {shape_of(targ)} holds "
+                         f"{targ.numel()}; expected one target per value")
+    if axis not in (-1, inp.ndim-1) and shape_of(targ)!=shape_of(inp):
+        raise ValueError(f"{name}: target {shape_of(targ)} does not line up with input {shape_of(inp)} along axis "
+                         f"{axis}; expected the same shape")
+
+def check_target_range(
+    name:str, # The loss's name, for messages
+    targ:Tensor, # Targets
+    n_cls:int|None=None, # Class indices lie in [0, `n_cls`); `None`: targets are 0/1, or probabilities in [0, 1]
+    ignore_index:int|None=None, # A value allowed besides: the items the loss leaves out
+):
+    "Raise a `ValueError` naming the loss, the first target out of range and the fix; one device sync"
+    if targ.dtype==torch.bool: return # 0/1 by its dtype
+    ok = (targ>=0)&(targ<n_cls) if n_cls is not None else (targ>=0)&(targ<=1)
+    if ignore_index is not None: ok = ok|(targ==ignore_index)
+    if ok.all(): return
+    v = targ[~ok][0].item()
+    v = int(v) if float(v).is_integer() else v # 255 rather than 255.0
+    exp = f"class indices in [0, {n_cls})" if n_cls is not None else "targets in [0, 1]"
+    ign = f" or ignore_index={ignore_index}" if ignore_index is not None else ''
+    void = ", and 255 as a void label `ignore_index=255`" if n_cls is not None else ''
+    if v==255: fix = f"; a mask saved as 0/255 needs `/255`{void}"
+    elif n_cls is not None and v==n_cls: fix = f"; {n_cls} classes are numbered 0 to {n_cls-1} (labels counted from 1?)"
+    elif n_cls is not None and isinstance(v, int): fix = f"; a void label {v} needs `ignore_index={v}`"
+    else: fix = " (class indices? use a softmax loss, or one-hot encode them)" if isinstance(v, int) else ''
+    raise ValueError(f"{name}: target holds {v}; expected {exp}{ign}{fix}")
 
 def check_devices(name:str, inp:Tensor, mod=None, targ:Tensor|None=None):
     "Check that `targ` and every buffer of `mod` (`weight`, `pos_weight`, ...) are on `inp`'s device"
     if isinstance(targ, Tensor) and targ.device!=inp.device:
-        raise ValueError(f"{name}: target is on {targ.device} but input is on {inp.device}; expected both on one device (a fastai DataLoader puts them there)")
+        raise ValueError(f"{name}: target is on {targ.device} but input is on {inp.device}; expected both on one "
+                         "device (a fastai DataLoader puts them there)")
     if not isinstance(mod, nn.Module): return
     for k,b in mod.named_buffers():
         if b.device!=inp.device:
-            raise ValueError(f"{name}: {k} is on {b.device} but input is on {inp.device}; move the loss with `.to({str(inp.device)!r})` (a fastai Learner does this)")
+            raise ValueError(f"{name}: {k} is on {b.device} but input is on {inp.device}; move the loss with "
+                             f"`.to({str(inp.device)!r})` (a fastai Learner does this)")
 
 def check_softmax_classes(name:str, inp:Tensor, axis:int, fix:str="a sigmoid loss such as `BCEWithLogitsLossFlat`"):
     "Refuse a softmax over one class along `axis`: it is constantly 1, so the loss is constant and has no gradient"
     if inp.shape[axis]==1:
-        raise ValueError(f"{name}: input {_shape(inp)} has 1 class along axis {axis}; a softmax over one class is constant (loss 0, no gradient): use {fix} for a single logit")
+        raise ValueError(f"{name}: input {shape_of(inp)} has 1 class along axis {axis}; a softmax over one class is "
+                         f"constant (loss 0, no gradient): use {fix} for a single logit")
 
 # %% ../nbs/00_core.ipynb #acf3aab2
 class FlatLoss(BaseLoss):
-    "fastai's `BaseLoss` with input checks, float32 math for half inputs, and hyperparameters read from and written to `func`"
+    "fastai's `BaseLoss` with input checks, float32 math for half inputs, and hyperparameters living on `func`"
     targ_kind = 'same' # 'index' (class indices), 'value' (one real target per item) or 'same' (one target per value)
-    check_values = False # Opt-in checks that read values (NaN/inf input, class index range); they sync the device
+    check_values = False # Read values on every batch (NaN/inf input, target range): a device sync per batch
+    unit_targets = False # 'same' targets are 0/1 or probabilities in [0, 1] (sigmoid losses), so their range is checked
     n_out = None # Required size of the input along `axis`, if any
+    outs = '' # What the `n_out` outputs along `axis` are, for messages, e.g. '(mean, variance)'
     softmax = False # The loss takes a softmax along `axis`, so one class there is refused
+    _values_checked = False # The target range was read on a batch; a copy or an unpickled loss reads it again
 
-    def __init__(self, loss_cls, *args, axis:int=-1, flatten:bool=True, floatify:bool=False, is_2d:bool=True, **kwargs):
+    def __init__(self, loss_cls, *args, axis:int=-1, flatten:bool=True, floatify:bool=False, is_2d:bool=True,
+                 check_values:bool|None=None, # Read values on every batch; `None`: the class's `check_values`
+                 **kwargs):
         super().__init__(loss_cls, *args, axis=axis, flatten=flatten, floatify=floatify, is_2d=is_2d, **kwargs)
         # `BaseLoss` copies `func.__dict__` into `self` (`functools.update_wrapper`): drop the copies, so that
         # `loss.gamma` reads, and `loss.gamma=1` writes, the live value on `func` rather than a stale duplicate
         for k in vars(self.func): self.__dict__.pop(k, None)
+        if check_values is not None: self.check_values = check_values
 
     def __getattr__(self, k):
         if k.startswith('__') or k=='func': raise AttributeError(k)
@@ -175,6 +229,8 @@ class FlatLoss(BaseLoss):
         if isinstance(f, nn.Module) and k!='reduction' and (k in vars(f) or k in f._buffers): setattr(f, k, v)
         else: super().__setattr__(k, v)
 
+    def __getstate__(self): return {k:v for k,v in self.__dict__.items() if k!='_values_checked'}
+
     def __repr__(self):
         ex = self.func.extra_repr() if isinstance(self.func, nn.Module) else ''
         return f"{type(self).__name__}({ex + ', ' if ex else ''}axis={self.axis}, reduction={self.reduction!r})"
@@ -183,66 +239,104 @@ class FlatLoss(BaseLoss):
         "The target kind of `targ` for `inp`: `targ_kind`, unless a loss takes more than one"
         return self.targ_kind
 
+    def target_range(self, inp:Tensor, kind:str)->dict|None:
+        "The arguments of `check_target_range` for targets of `kind` against `inp`, or `None` where any value is valid"
+        if kind=='index': return dict(n_cls=inp.shape[self.axis], ignore_index=getattr(self.func, 'ignore_index', None))
+        return {} if kind=='same' and self.unit_targets else None
+
+    def check_range(self, inp:Tensor, targ:Tensor, kind:str):
+        "Check target values on the first batch this loss sees (one device sync), and on every batch if `check_values`"
+        if (self._values_checked and not self.check_values) or torch.compiler.is_compiling(): return
+        r = self.target_range(inp, kind)
+        if r is not None: check_target_range(type(self).__name__, targ, **r)
+        self._values_checked = True
+
+    def explain(self, inp:Tensor, targ:Tensor, kind:str):
+        "Called when torch fails on a batch: raise the named error if a target is out of range (the failing path only)"
+        r = None if torch.compiler.is_compiling() else self.target_range(inp, kind)
+        if r is None: return
+        try: check_target_range(type(self).__name__, targ, **r)
+        except ValueError: raise
+        except Exception: pass # the check failed too (out of memory, a broken CUDA context): torch's own error stands
+
     def check(self, inp, targ):
-        "Check shapes, dtypes and devices of `inp` and `targ` (and their values if `check_values`)"
+        "Check shapes, dtypes and devices of `inp` and `targ`, and their values on the first batch or if `check_values`"
         nm = type(self).__name__
         kind = self.kind_of(inp, targ)
         if kind=='same': check_same_targets(nm, inp, targ, self.axis)
-        else: check_item_targets(nm, inp, targ, self.axis, integer=kind=='index', n_out=self.n_out)
+        else: check_item_targets(nm, inp, targ, self.axis, integer=kind=='index', n_out=self.n_out, outs=self.outs)
         if self.softmax: check_softmax_classes(nm, inp, self.axis)
         check_devices(nm, inp, self.func, targ)
         check_reduction(self.reduction)
-        if self.check_values:
-            check_finite(nm, inp)
-            n_cls = inp.shape[self.axis]
-            if kind=='index':
-                ok = (targ>=0)&(targ<n_cls)|(targ==getattr(self.func, 'ignore_index', -100))
-                if not ok.all(): raise ValueError(f"{nm}: target holds class indices outside [0, {n_cls}) other than ignore_index")
+        if self.check_values: check_finite(nm, inp)
+        self.check_range(inp, targ, kind)
 
     def __call__(self, inp:Tensor, targ:Tensor, **kwargs)->Tensor:
         self.check(inp, targ)
-        kind = self.kind_of(inp, targ)
+        kind,inp0,targ0 = self.kind_of(inp, targ),inp,targ
         # `BaseLoss` casts with `TensorBase(x)`, which turns float64 into float32 (no float64 gradcheck) and keeps
-        # `__torch_function__` overhead; a plain `Tensor` view avoids both, and mixed fastai subclasses (fastai#3552) too
+        # `__torch_function__` overhead; a plain `Tensor` view avoids both, and mixed fastai subclasses (fastai#3552)
         inp,targ = as_plain(to_float32(inp)),as_plain(targ)
         if self.floatify and not targ.is_floating_point(): targ = targ.float()
         if not (targ.is_floating_point() or targ.dtype in (torch.long, torch.bool)): targ = targ.long()
         ax = self.axis%inp.ndim
         if inp.ndim>1 and ax!=inp.ndim-1:
-            # `BaseLoss` transposes `axis` with the last axis in the target too, which scrambles an (N,D,H,W) mask for an
-            # (N,C,D,H,W) input. A target with one value per item has no class axis: move it in the input alone
+            # `BaseLoss` transposes `axis` with the last axis in the target too, which scrambles an (N,D,H,W) mask for
+            # an (N,C,D,H,W) input. A target with one value per item has no class axis: move it in the input alone
             # `contiguous`: `reshape` would copy anyway unless N=1, where it returns a strided view whose 'none' losses
             # fastai's `GatherPredsCallback` cannot `view(bs,-1)`
             if kind!='same': inp = inp.movedim(ax, -1).contiguous()
-            elif self.is_2d: inp,targ = inp.movedim(ax, -1).contiguous(),targ.movedim(ax, -1).contiguous() # class axis kept
+            elif self.is_2d: inp,targ = inp.movedim(ax, -1).contiguous(),targ.movedim(ax, -1).contiguous() # axis kept
         if kind!='same' and targ.ndim==inp.ndim and targ.ndim>1: targ = targ.squeeze(ax) # (N,1,d1,...) masks
         if self.flatten:
-            # `BaseLoss` flattens the target to 1-D; a per-value target with a kept class axis (BCE with per-class `pos_weight`) stays 2-D
+            # `BaseLoss` flattens the target to 1-D; a per-value target with a kept class axis (BCE with per-class
+            # `pos_weight`) stays 2-D
             two_d = self.is_2d and kind=='same'
             if self.is_2d: inp = inp if inp.ndim==2 else inp.reshape(-1, inp.shape[-1])
             else: inp = inp if inp.ndim==1 else inp.reshape(-1)
             if two_d: targ = targ if targ.ndim==2 else targ.reshape(-1, targ.shape[-1])
             else: targ = targ if targ.ndim==1 else targ.reshape(-1)
-        return self.func(inp, targ, **kwargs)
+        # an index out of range on a later batch fails in torch's gather or one-hot: named here, at no cost otherwise
+        try: return self.func(inp, targ, **kwargs)
+        except (IndexError, RuntimeError): self.explain(inp0, targ0, kind); raise
 
 # %% ../nbs/00_core.ipynb #3c1166e7
 class SoftmaxDecodes:
-    "Mixin: softmax `activation` (of the logits divided by `temperature`, 1 unless `fit_temperature` set it) and argmax `decodes` along `axis`"
+    "Mixin: softmax `activation` (of the logits over `temperature`, which `fit_temperature` sets) and argmax `decodes`"
     softmax,temperature = True,1.
-    def activation(self, x:Tensor)->Tensor: return F.softmax(x if self.temperature==1 else x/self.temperature, dim=self.axis)
+    def activation(self, x:Tensor)->Tensor:
+        return F.softmax(x if self.temperature==1 else x/self.temperature, dim=self.axis)
     def decodes(self, x:Tensor)->Tensor: return x.argmax(dim=self.axis)
 
 class SigmoidDecodes:
-    "Mixin: sigmoid `activation`, and `decodes` that thresholds probabilities at `thresh`"
-    thresh = 0.5
+    "Mixin for sigmoid losses: sigmoid `activation`, `decodes` thresholding at `thresh`, and targets in [0, 1]"
+    thresh,unit_targets = 0.5,True
     def activation(self, x:Tensor)->Tensor: return torch.sigmoid(x)
     def decodes(self, x:Tensor)->Tensor: return x>self.thresh
 
 # %% ../nbs/00_core.ipynb #698d6f1c
 def _is_num(w): return isinstance(w, (int,float)) and not isinstance(w, bool)
 
+class LossPart:
+    "`loss` on output and target `head` (all of them if None) with `reduction='mean'` for the call: a metric's function"
+    def __init__(self,
+        loss, # A term of a `CombinedLoss`, or a head's loss in a `MultiTargetLoss`
+        name:str, # Shown as `loss_<name>`
+        *,
+        head:int|None=None, # Which output and target the loss reads; None for all
+    ): self.loss,self.head,self.__name__ = loss,head,f"loss_{name}"
+    def __call__(self, pred, *yb)->Tensor:
+        if self.head is not None: pred,yb = pred[self.head],(yb[self.head],)
+        r = getattr(self.loss, 'reduction', None)
+        try:
+            if r is not None: self.loss.reduction = 'mean'
+            with torch.no_grad(): return self.loss(pred, *yb).detach()
+        finally:
+            if r is not None: self.loss.reduction = r
+    def __repr__(self): return f"LossPart({self.__name__})"
+
 class LossSet:
-    "What a weighted set of losses shares (`CombinedLoss`, `MultiTargetLoss`): checked losses and weights, names, and `reduction`, `thresh` and `to` reaching every loss"
+    "Weighted losses (`CombinedLoss`, `MultiTargetLoss`): checked, named, `reduction`/`thresh`/`to` reaching each"
     def __init__(self,
         *losses, # Loss functions (Flat losses, or any callable with `reduction`)
         weights=None, # One number per loss; 1 each by default
@@ -251,15 +345,18 @@ class LossSet:
         cls = type(self).__name__
         weights = [1.]*len(losses) if weights is None else list(weights)
         if not losses: raise ValueError(f"{cls}: no losses; expected at least one")
-        if len(weights)!=len(losses): raise ValueError(f"{cls}: {len(losses)} losses but {len(weights)} weights; expected one weight per loss")
+        if len(weights)!=len(losses):
+            raise ValueError(f"{cls}: {len(losses)} losses but {len(weights)} weights; expected one weight per loss")
         for l in losses:
             if not callable(l): raise TypeError(f"{cls}: {type(l).__name__} is not a loss function")
         for w in weights:
             if not _is_num(w): raise TypeError(f"{cls}: weight {w!r} is a {type(w).__name__}; expected a number")
         if names is not None:
             names = [str(n) for n in names]
-            if len(names)!=len(losses): raise ValueError(f"{cls}: {len(losses)} losses but {len(names)} names; expected one name per loss")
-            if len(set(names))<len(names): raise ValueError(f"{cls}: names {names} repeat; expected one distinct name per loss")
+            if len(names)!=len(losses):
+                raise ValueError(f"{cls}: {len(losses)} losses but {len(names)} names; expected one name per loss")
+            if len(set(names))<len(names):
+                raise ValueError(f"{cls}: names {names} repeat; expected one distinct name per loss")
         self.losses,self.weights,self.components,self._names = list(losses),[float(w) for w in weights],{},names
         self._reduction = getattr(losses[0], 'reduction', 'mean')
 
@@ -279,7 +376,7 @@ class LossSet:
     def y_int(self): return all(getattr(l, 'y_int', False) for l in self.losses)
     @property
     def thresh(self):
-        "The first term's decision threshold; setting it reaches every term that has one (fastxtend#13: it was silently ignored)"
+        "The first term's decision threshold; setting it reaches every term that has one (fastxtend#13: it was ignored)"
         t = _with_thresh(self)
         if not t: raise AttributeError(f"{type(self).__name__}: no term has a `thresh`")
         return t[0].thresh
@@ -298,10 +395,19 @@ class LossSet:
             names.append(n if seen[n]==1 else f"{n}{seen[n]}")
         return names
 
+    heads = False # Loss `i` reads output and target `i` (`MultiTargetLoss`); else every loss reads the one pair
+    @property
+    def metrics(self):
+        "One fastai metric per loss, `loss_<name>`: its value on the batch (on its own head where `heads`), unweighted"
+        return [AvgMetric(LossPart(l, n, head=i if self.heads else None))
+                for i,(l,n) in enumerate(zip(self.losses, self.names))]
+
     def _per_item(self, outs, bs:int)->list:
-        "Under reduction='none': each loss's values averaged to one per item, batch-major, as fastai's `GatherPredsCallback` does"
+        "Under reduction='none': each loss's values averaged per item, batch-major (as fastai's `GatherPredsCallback`)"
         for o,n in zip(outs, self.names):
-            if o.numel()%bs: raise ValueError(f"{type(self).__name__}: {n} gave {o.numel()} values under reduction='none', not a multiple of the batch size {bs}")
+            if o.numel()%bs:
+                raise ValueError(f"{type(self).__name__}: {n} gave {o.numel()} values under reduction='none', "
+                                 f"not a multiple of the batch size {bs}")
         return [o.reshape(bs, -1).mean(1) for o in outs]
     def to(self, *args, **kwargs):
         for l in self.losses:
@@ -319,8 +425,8 @@ class CombinedLoss(LossSet):
     def __call__(self, inp:Tensor, targ:Tensor, *more, **kwargs)->Tensor:
         if more or isinstance(inp, (tuple,list)):
             got = f"{len(inp)} outputs" if isinstance(inp, (tuple,list)) else "one output"
-            raise TypeError(f"CombinedLoss: got {got} and {1+len(more)} targets; it adds losses of one output against one target. "
-                            "For one loss per output and target, use `MultiTargetLoss(loss_1, loss_2, ...)`")
+            raise TypeError(f"CombinedLoss: got {got} and {1+len(more)} targets; it adds losses of one output against "
+                            "one target. For one loss per output and target, use `MultiTargetLoss(loss_1, loss_2)`")
         check_reduction(self.reduction)
         outs = [l(inp, targ, **kwargs) for l in self.losses]
         if self.reduction=='none': outs = self._per_item(outs, inp.shape[0])

@@ -22,39 +22,46 @@ __all__ = ['soft_target_cross_entropy', 'SoftTargetCrossEntropy', 'SoftTargetCro
 def soft_target_cross_entropy(
     inp:Tensor, # Logits (N,C) or (N,C,d1,...)
     targ:Tensor, # Probabilities shaped like `inp`, or class indices (N,) / (N,d1,...)
+    *,
     label_smoothing:float=0., # As in `F.cross_entropy`
-    ignore_index:int=-100, # Class-index targets equal to it are left out (as in `cross_entropy`); no effect on probability targets
+    ignore_index:int=-100, # Class-index targets equal to it are left out (as in `cross_entropy`)
     reduction:str='mean',
 )->Tensor:
     "Cross-entropy against target distributions $-\\sum_c q_c\\log p_c$ (`F.cross_entropy` with probability targets)"
     inp = to_float32(inp)
-    if not targ.is_floating_point(): return cross_entropy(inp, targ, None, ignore_index, label_smoothing, reduction)
-    return F.cross_entropy(inp, targ.to(inp.dtype), reduction=check_reduction(reduction), label_smoothing=label_smoothing)
+    if not targ.is_floating_point():
+        return cross_entropy(inp, targ, ignore_index=ignore_index, label_smoothing=label_smoothing, reduction=reduction)
+    r = check_reduction(reduction)
+    return F.cross_entropy(inp, targ.to(inp.dtype), reduction=r, label_smoothing=label_smoothing)
 
 class SoftTargetCrossEntropy(nn.Module):
     "Module form of `soft_target_cross_entropy`"
     y_int = True
-    def __init__(self, label_smoothing:float=0., ignore_index:int=-100, reduction:str='mean'): super().__init__(); store_attr()
+    def __init__(self, *, label_smoothing:float=0., ignore_index:int=-100, reduction:str='mean'):
+        super().__init__(); store_attr()
     def extra_repr(self): return f"label_smoothing={self.label_smoothing}, ignore_index={self.ignore_index}"
-    def forward(self, inp, targ): return soft_target_cross_entropy(inp, targ, self.label_smoothing, self.ignore_index, self.reduction)
+    def forward(self, inp, targ):
+        return soft_target_cross_entropy(inp, targ, label_smoothing=self.label_smoothing,
+                                         ignore_index=self.ignore_index, reduction=self.reduction)
 
 @delegates(SoftTargetCrossEntropy)
 class SoftTargetCrossEntropyFlat(SoftmaxDecodes, FlatLoss):
     "Cross-entropy against probability targets (or class indices), flattened; `y_int=True` so MixUp/CutMix mix losses"
     y_int = True
-    def __init__(self, *args, axis:int=-1, **kwargs): super().__init__(SoftTargetCrossEntropy, *args, axis=axis, **kwargs)
-    def kind_of(self, inp, targ): # float targets shaped like the input are distributions; anything else is class indices
+    def __init__(self, *, axis:int=-1, **kwargs): super().__init__(SoftTargetCrossEntropy, axis=axis, **kwargs)
+    def kind_of(self, inp, targ): # float targets shaped like the input are distributions; others are class indices
         return 'same' if isinstance(targ, Tensor) and targ.is_floating_point() and targ.ndim==inp.ndim else 'index'
 
 # %% ../nbs/05_distribution.ipynb #e1f2508e
 def kl_div_loss(
     inp:Tensor, # Student logits (N,C) or (N,C,d1,...)
     targ:Tensor, # Target probabilities, or logits/log-probabilities if `log_target`, shaped like `inp`
+    *,
     temperature:float=1., # Softens both distributions; the loss is scaled by T² (Hinton et al. 2015)
     log_target:bool=False, # `targ` holds logits or log-probabilities, not probabilities
     reduction:str='mean',
 )->Tensor:
-    "$T^2\\,\\mathrm{KL}(\\mathrm{softmax}(\\log t/T)\\,\\|\\,\\mathrm{softmax}(x/T))$ per item, summed over the class axis 1 (Hinton et al. 2015)"
+    "$T^2\\,\\mathrm{KL}(\\mathrm{softmax}(\\log t/T)\\,\\|\\,\\mathrm{softmax}(x/T))$ per item, over axis 1"
     T = temperature
     logp = F.log_softmax(to_float32(inp)/T, 1)
     t = to_float32(targ).to(logp.dtype)
@@ -63,26 +70,31 @@ def kl_div_loss(
 
 class KLDivLoss(nn.Module):
     "Module form of `kl_div_loss`"
-    def __init__(self, temperature:float=1., log_target:bool=False, reduction:str='mean'): super().__init__(); store_attr()
+    def __init__(self, *, temperature:float=1., log_target:bool=False, reduction:str='mean'):
+        super().__init__(); store_attr()
     def extra_repr(self): return f"temperature={self.temperature}, log_target={self.log_target}"
-    def forward(self, inp, targ): return kl_div_loss(inp, targ, self.temperature, self.log_target, self.reduction)
+    def forward(self, inp, targ):
+        return kl_div_loss(inp, targ, temperature=self.temperature, log_target=self.log_target,
+                           reduction=self.reduction)
 
 @delegates(KLDivLoss)
 class KLDivLossFlat(SoftmaxDecodes, FlatLoss):
     "KL divergence from target probabilities (or logits) to the softmax of the input logits, with temperature"
-    def __init__(self, *args, axis:int=-1, **kwargs): super().__init__(KLDivLoss, *args, axis=axis, **kwargs)
+    def __init__(self, *, axis:int=-1, **kwargs): super().__init__(KLDivLoss, axis=axis, **kwargs)
 
 # %% ../nbs/05_distribution.ipynb #17a7af26
 class DistillationLoss:
-    "Knowledge distillation (Hinton et al. 2015): $(1-\\alpha)$ `base` loss on labels + $\\alpha\\,T^2$ KL to the `teacher`'s softened outputs"
+    "Distillation (Hinton et al. 2015): $(1-\\alpha)$ `base` + $\\alpha\\,T^2$ KL to the `teacher`'s softened outputs"
     def __init__(self,
         teacher:nn.Module, # The trained teacher; run by `DistillationCallback`
+        *,
         alpha:float=0.5, # Weight of the distillation term
         temperature:float=4., # Softening temperature T
         base=None, # Loss on the labels; `CrossEntropyLossFlat()` by default
         axis:int=-1, # Class axis
     ):
-        if not isinstance(teacher, nn.Module): raise TypeError(f"DistillationLoss: teacher is a {type(teacher).__name__}; expected an nn.Module")
+        if not isinstance(teacher, nn.Module):
+            raise TypeError(f"DistillationLoss: teacher is a {type(teacher).__name__}; expected an nn.Module")
         if not 0<=alpha<=1: raise ValueError(f"DistillationLoss: alpha={alpha}; expected a weight in [0, 1]")
         self.teacher,self.alpha,self.teacher_out = teacher,alpha,None
         self.base = base if base is not None else CrossEntropyLossFlat(axis=axis)
@@ -100,8 +112,10 @@ class DistillationLoss:
 
     def __call__(self, inp:Tensor, targ:Tensor, **kwargs)->Tensor:
         t = self.teacher_out
-        if t is None: raise ValueError("DistillationLoss: no teacher logits for this batch; add `DistillationCallback()` to the Learner's cbs")
-        if t.shape!=inp.shape: raise ValueError(f"DistillationLoss: teacher logits {tuple(t.shape)} do not match the student's {tuple(inp.shape)}; expected the same shape")
+        if t is None:
+            raise ValueError("DistillationLoss: no teacher logits for this batch; add `DistillationCallback()` to cbs")
+        if t.shape!=inp.shape: raise ValueError(f"DistillationLoss: teacher logits {tuple(t.shape)} do not match the "
+                                                f"student's {tuple(inp.shape)}; expected the same shape")
         l = self.base(inp, targ, **kwargs)
         return (1-self.alpha)*l + self.alpha*self.kl(inp, t) if self.alpha else l
 
@@ -110,13 +124,15 @@ class DistillationLoss:
     def to(self, *args, **kwargs):
         self.teacher.to(*args, **kwargs); self.base.to(*args, **kwargs); return self
     def __getstate__(self): return {**self.__dict__, 'teacher_out': None}
-    def __repr__(self): return f"DistillationLoss(alpha={self.alpha}, temperature={self.temperature}, base={self.base!r}, teacher={type(self.teacher).__name__})"
+    def __repr__(self): return (f"DistillationLoss(alpha={self.alpha}, temperature={self.temperature}, "
+                                f"base={self.base!r}, teacher={type(self.teacher).__name__})")
 
 class DistillationCallback(Callback):
-    "Run the `DistillationLoss`'s teacher on each batch, in eval mode and without gradients, after the student's forward pass"
-    order = 5 # `after_pred` runs before the loss; MixUp/CutMix mix `xb` in `before_batch`, so the teacher sees the student's mixed input
+    "Run the `DistillationLoss`'s teacher on each batch, in eval mode and without gradients, after the student's"
+    order = 5 # `after_pred` runs before the loss; MixUp/CutMix mix `xb` before: the teacher sees the mixed input
     def before_fit(self):
-        if not isinstance(self.learn.loss_func, DistillationLoss): raise ValueError(f"DistillationCallback: the loss is {type(self.learn.loss_func).__name__}; expected a DistillationLoss")
+        if not isinstance(self.learn.loss_func, DistillationLoss): raise ValueError(
+            f"DistillationCallback: the loss is {type(self.learn.loss_func).__name__}; expected a DistillationLoss")
         self.lf = self.learn.loss_func
         self.lf.teacher.to(self.dls.device).eval()
     def after_pred(self):

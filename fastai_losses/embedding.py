@@ -11,7 +11,7 @@ from torch import Tensor
 from fastcore.basics import store_attr
 from fastcore.meta import delegates
 from .core import *
-from .core import _shape
+from .core import shape_of
 
 # %% auto #0
 __all__ = ['minings', 'pairwise_distances', 'triplet_loss', 'TripletLoss', 'contrastive_loss', 'ContrastiveLoss', 'RowFlat',
@@ -19,9 +19,9 @@ __all__ = ['minings', 'pairwise_distances', 'triplet_loss', 'TripletLoss', 'cont
            'PairFlat', 'CosineEmbeddingLossFlat', 'MarginRankingLossFlat']
 
 # %% ../nbs/06_embedding.ipynb #5ce7711e
-def pairwise_distances(x:Tensor, squared:bool=False)->Tensor:
+def pairwise_distances(x:Tensor, *, squared:bool=False)->Tensor:
     "Euclidean distances (N,N) between the rows of `x`, with finite gradients where a distance is 0"
-    # Autocast would run `x@x.T` in half precision, where |a|²+|b|²-2a·b cancels: d² off by about 1 at norm 8 (the notebook measures it)
+    # Autocast would run `x@x.T` in half precision, where |a|²+|b|²-2a·b cancels: d² off by ~1 at norm 8 (see below)
     with torch.autocast(x.device.type, enabled=False):
         sq = (x*x).sum(1)
         d2 = (sq[:,None]+sq[None]-2*x@x.T).clamp_min(0)
@@ -37,11 +37,12 @@ minings = ('batch_hard','batch_all')
 def triplet_loss(
     inp:Tensor, # Embeddings (N,D)
     targ:Tensor, # Class labels (N,)
+    *,
     margin:float=1., # Margin between positive and negative distances
     mining:str='batch_hard', # 'batch_hard': hardest positive and negative per anchor; 'batch_all': every valid triplet
     reduction:str='mean',
 )->Tensor:
-    "Triplet loss $[d(a,p)-d(a,n)+m]_+$ with in-batch mining (Hermans et al. 2017, eq. 4 batch hard, eq. 5 batch all)"
+    "Triplet loss $[d(a,p)-d(a,n)+m]_+$ mined in the batch (Hermans et al. 2017, eq. 4 batch hard, eq. 5 batch all)"
     check_choice('mining', mining, minings)
     d = pairwise_distances(to_float32(inp))
     pos,neg = _masks(targ)
@@ -57,47 +58,51 @@ def triplet_loss(
 
 class TripletLoss(nn.Module):
     "Module form of `triplet_loss`"
-    def __init__(self, margin:float=1., mining:str='batch_hard', reduction:str='mean'):
+    def __init__(self, *, margin:float=1., mining:str='batch_hard', reduction:str='mean'):
         super().__init__()
         check_choice('mining', mining, minings, type(self).__name__)
         store_attr()
     def extra_repr(self): return f"margin={self.margin}, mining={self.mining!r}"
-    def forward(self, inp, targ): return triplet_loss(inp, targ, self.margin, self.mining, self.reduction)
+    def forward(self, inp, targ):
+        return triplet_loss(inp, targ, margin=self.margin, mining=self.mining, reduction=self.reduction)
 
 def _warn_no_triplet(targ:Tensor)->bool:
-    "Warn, and return `True`, when no anchor in `targ` has both a positive and a negative: the loss is then 0 with no gradient"
+    "Warn, and return `True`, when no anchor in `targ` has both a positive and a negative (the loss is then 0)"
     pos,neg = _masks(targ)
     if bool((pos.any(1)&neg.any(1)).any()): return False
-    warnings.warn(f"TripletLossFlat: no item in this batch of {len(targ)} has both another item of its class and one of another class, so the loss is 0 "
-                  "and nothing is learned; batches need two or more items of a class and two or more classes (sample P classes × K items per batch)", stacklevel=4)
+    warnings.warn(f"TripletLossFlat: no item in this batch of {len(targ)} has both another item of its class and "
+                  "one of another class, so the loss is 0 and nothing is learned; batches need two or more items of a "
+                  "class and two or more classes (sample P classes × K items per batch)", stacklevel=4)
     return True
 
 # %% ../nbs/06_embedding.ipynb #f070c90c
 def contrastive_loss(
     inp:Tensor, # Embeddings (N,D)
     targ:Tensor, # Class labels (N,)
+    *,
     margin:float=1., # Dissimilar pairs closer than this are pushed apart
     reduction:str='mean',
 )->Tensor:
-    "Contrastive loss over all pairs in the batch: $\\frac12 d^2$ for same-class pairs, $\\frac12[m-d]_+^2$ otherwise (Hadsell et al. 2006, eq. 4)"
+    "Contrastive loss on all pairs: $\\frac12 d^2$ same class, $\\frac12[m-d]_+^2$ else (Hadsell et al. 2006, eq. 4)"
     x = to_float32(inp)
     d2 = pairwise_distances(x, squared=True)
     pos,neg = _masks(targ)
     pair = 0.5*torch.where(pos, d2, 0) + 0.5*torch.where(neg, F.relu(margin-d2.clamp_min(1e-12).sqrt())**2, 0)
     n = len(targ)
-    return reduce_loss(pair.sum(1)/2, reduction, torch.tensor(n*(n-1)//2, device=x.device)) # each pair is split between its two items
+    n_pairs = torch.tensor(n*(n-1)//2, device=x.device)
+    return reduce_loss(pair.sum(1)/2, reduction, n_pairs) # each pair is split between its two items
 
 class ContrastiveLoss(nn.Module):
     "Module form of `contrastive_loss`"
-    def __init__(self, margin:float=1., reduction:str='mean'): super().__init__(); store_attr()
+    def __init__(self, *, margin:float=1., reduction:str='mean'): super().__init__(); store_attr()
     def extra_repr(self): return f"margin={self.margin}"
-    def forward(self, inp, targ): return contrastive_loss(inp, targ, self.margin, self.reduction)
+    def forward(self, inp, targ): return contrastive_loss(inp, targ, margin=self.margin, reduction=self.reduction)
 
 # %% ../nbs/06_embedding.ipynb #d104492e
 class RowFlat(FlatLoss):
     "A Flat loss on one row per item (an embedding, a stacked pair) and one target per row; nothing is flattened"
     rows,targs = 'rows','targets' # what the messages call an input row and a target
-    def __init__(self, loss_cls, *args, **kwargs): super().__init__(loss_cls, *args, axis=-1, flatten=False, **kwargs)
+    def __init__(self, loss_cls, **kwargs): super().__init__(loss_cls, axis=-1, flatten=False, **kwargs)
     def check_rows(self, nm, inp, targ): "Check the input's shape and the target's dtype (the subclass's part)"
     def check(self, inp, targ):
         nm = type(self).__name__
@@ -105,7 +110,9 @@ class RowFlat(FlatLoss):
         check_tensor(nm, targ)
         self.check_rows(nm, inp, targ)
         check_devices(nm, inp, self.func, targ)
-        if _shape(targ)!=(inp.shape[0],): raise ValueError(f"{nm}: input {_shape(inp)} holds {inp.shape[0]} {self.rows} but target {_shape(targ)} holds {targ.numel()} {self.targs}; expected target ({inp.shape[0]},)")
+        n = inp.shape[0]
+        if shape_of(targ)!=(n,): raise ValueError(f"{nm}: input {shape_of(inp)} holds {n} {self.rows} but target "
+                                                f"{shape_of(targ)} holds {targ.numel()} {self.targs}; expected ({n},)")
         check_reduction(self.reduction)
         if self.check_values: check_finite(nm, inp)
     def prep_targ(self, targ): return targ
@@ -114,24 +121,25 @@ class RowFlat(FlatLoss):
         return self.func(as_plain(to_float32(inp)), self.prep_targ(as_plain(targ)), **kwargs)
 
 class MinedFlat(RowFlat):
-    "A Flat loss on embeddings (N,D) and class labels (N,), mined within the batch; `activation` and `decodes` return the embedding"
+    "A Flat loss on embeddings (N,D) and class labels (N,), mined in the batch; `activation`/`decodes`: identity"
     rows,targs = 'embeddings','labels'
     def check_rows(self, nm, inp, targ):
-        if inp.ndim!=2: raise ValueError(f"{nm}: input {_shape(inp)}; expected embeddings (N, D)")
-        if targ.is_floating_point() or targ.is_complex() or targ.dtype==torch.bool: raise TypeError(f"{nm}: target dtype {targ.dtype}; expected integer class labels")
+        if inp.ndim!=2: raise ValueError(f"{nm}: input {shape_of(inp)}; expected embeddings (N, D)")
+        if targ.is_floating_point() or targ.is_complex() or targ.dtype==torch.bool:
+            raise TypeError(f"{nm}: target dtype {targ.dtype}; expected integer class labels")
     def prep_targ(self, targ): return targ.long()
     def activation(self, x): return x
     def decodes(self, x): return x
 
 @delegates(TripletLoss)
 class TripletLossFlat(MinedFlat):
-    "Triplet loss with batch-hard or batch-all mining (Hermans et al. 2017) on embeddings and class labels; warns once on a batch with no triplet"
-    def __init__(self, *args, **kwargs): super().__init__(TripletLoss, *args, **kwargs); self.warned,self.seen = False,False
+    "Triplet loss, batch-hard or batch-all (Hermans et al. 2017), on embeddings and labels; warns if a batch has none"
+    def __init__(self, **kwargs): super().__init__(TripletLoss, **kwargs); self.warned,self.seen = False,False
     def check(self, inp, targ):
         super().check(inp, targ)
-        # A batch with no triplet silently teaches nothing (pytorch-metric-learning#744). Reading the labels syncs an accelerator,
-        # so there it is read on the first batch (a sampler too small for the classes shows at once) and, with `check_values`, on
-        # every batch; labels on the CPU are read on every batch, at no sync
+        # A batch with no triplet silently teaches nothing (pytorch-metric-learning#744). Reading the labels syncs an
+        # accelerator, so there it is read on the first batch (a sampler too small for the classes shows at once)
+        # and, with `check_values`, on every batch; labels on the CPU are read on every batch, at no sync
         if self.warned or torch.compiler.is_compiling(): return
         if targ.device.type=='cpu' or self.check_values or not self.seen: self.warned = _warn_no_triplet(targ)
         self.seen = True
@@ -139,7 +147,7 @@ class TripletLossFlat(MinedFlat):
 @delegates(ContrastiveLoss)
 class ContrastiveLossFlat(MinedFlat):
     "Contrastive loss over all pairs in the batch (Hadsell et al. 2006) on embeddings and class labels"
-    def __init__(self, *args, **kwargs): super().__init__(ContrastiveLoss, *args, **kwargs)
+    def __init__(self, **kwargs): super().__init__(ContrastiveLoss, **kwargs)
 
 # %% ../nbs/06_embedding.ipynb #3716fcca
 class _PairModule:
@@ -155,25 +163,28 @@ class PairFlat(RowFlat):
     "A Flat loss on stacked pairs (N,2,...) and targets ±1 (N,)"
     rows,targs = 'pairs','values'
     def check_rows(self, nm, inp, targ):
-        if inp.ndim!=self.pair_ndim or inp.shape[1]!=2: raise ValueError(f"{nm}: input {_shape(inp)}; expected a stacked pair {self.pair_shape}")
-        if targ.is_complex() or targ.dtype==torch.bool: raise TypeError(f"{nm}: target dtype {targ.dtype}; expected 1 or -1 per pair")
+        if inp.ndim!=self.pair_ndim or inp.shape[1]!=2:
+            raise ValueError(f"{nm}: input {shape_of(inp)}; expected a stacked pair {self.pair_shape}")
+        if targ.is_complex() or targ.dtype==torch.bool:
+            raise TypeError(f"{nm}: target dtype {targ.dtype}; expected 1 or -1 per pair")
     def check(self, inp, targ):
         super().check(inp, targ)
-        if self.check_values and not (targ.abs()==1).all(): raise ValueError(f"{type(self).__name__}: target holds values other than 1 and -1")
+        if self.check_values and not (targ.abs()==1).all():
+            raise ValueError(f"{type(self).__name__}: target holds values other than 1 and -1")
     def decodes(self, x): return torch.where(x>self.thresh, 1, -1)
 
 @delegates(CosineEmbeddingLoss)
 class CosineEmbeddingLossFlat(PairFlat):
     "Cosine embedding loss on stacked pairs (N,2,D) and targets ±1; `activation` is the cosine similarity"
     pair_ndim,pair_shape = 3,'(N, 2, D)'
-    def __init__(self, *args, thresh:float|None=None, **kwargs):
-        super().__init__(CosineEmbeddingLoss, *args, **kwargs)
-        self.thresh = (1+self.func.margin)/2 if thresh is None else thresh # halfway between the two targets' ideal similarities
+    def __init__(self, *, thresh:float|None=None, **kwargs):
+        super().__init__(CosineEmbeddingLoss, **kwargs)
+        self.thresh = (1+self.func.margin)/2 if thresh is None else thresh # halfway between the two ideal similarities
     def activation(self, x): return F.cosine_similarity(x[:,0], x[:,1], dim=-1)
 
 @delegates(MarginRankingLoss)
 class MarginRankingLossFlat(PairFlat):
     "Margin ranking loss on stacked score pairs (N,2) and targets ±1; `activation` is $x_1-x_2$"
     pair_ndim,pair_shape,thresh = 2,'(N, 2)',0.
-    def __init__(self, *args, **kwargs): super().__init__(MarginRankingLoss, *args, **kwargs)
+    def __init__(self, **kwargs): super().__init__(MarginRankingLoss, **kwargs)
     def activation(self, x): return x[:,0]-x[:,1]

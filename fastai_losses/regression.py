@@ -1,4 +1,4 @@
-"""Flat losses for real-valued targets: squared, absolute, Huber, smooth L1, log-cosh, quantile (pinball) and Gaussian negative log-likelihood
+"""Flat losses for real-valued targets: squared, absolute, Huber, smooth L1, log-cosh, pinball and Gaussian NLL
 
 Docs: https://fastai-losses.github.io/fastai_losses/regression.html.md"""
 
@@ -26,71 +26,79 @@ class _ElementwiseFlat(FlatLoss):
 @delegates(nn.MSELoss)
 class MSELossFlat(_ElementwiseFlat):
     "Same as `nn.MSELoss`, but flattens input and target (fastai's `MSELossFlat`, with input checks)"
-    def __init__(self, *args, axis:int=-1, floatify:bool=True, **kwargs): super().__init__(nn.MSELoss, *args, axis=axis, floatify=floatify, **kwargs)
+    def __init__(self, *args, axis:int=-1, floatify:bool=True, **kwargs):
+        super().__init__(nn.MSELoss, *args, axis=axis, floatify=floatify, **kwargs)
 
 @delegates(nn.L1Loss)
 class L1LossFlat(_ElementwiseFlat):
     "Same as `nn.L1Loss`, but flattens input and target (fastai's `L1LossFlat`, with input checks)"
-    def __init__(self, *args, axis:int=-1, floatify:bool=True, **kwargs): super().__init__(nn.L1Loss, *args, axis=axis, floatify=floatify, **kwargs)
+    def __init__(self, *args, axis:int=-1, floatify:bool=True, **kwargs):
+        super().__init__(nn.L1Loss, *args, axis=axis, floatify=floatify, **kwargs)
 
 # %% ../nbs/01_regression.ipynb #e50614f4
 class HuberLossFlat(_ElementwiseFlat):
     "Same as `nn.HuberLoss(delta)` (Huber 1964), but flattens input and target"
-    def __init__(self, *args, delta:float=1.0, # Where the loss turns from quadratic to linear
-                 axis:int=-1, floatify:bool=True, **kwargs):
-        super().__init__(nn.HuberLoss, *args, delta=delta, axis=axis, floatify=floatify, **kwargs)
+    def __init__(self, *,
+        delta:float=1.0, # Where the loss turns from quadratic to linear
+        axis:int=-1, floatify:bool=True, **kwargs):
+        super().__init__(nn.HuberLoss, delta=delta, axis=axis, floatify=floatify, **kwargs)
 
 class SmoothL1LossFlat(_ElementwiseFlat):
     "Same as `nn.SmoothL1Loss(beta)` (Girshick 2015), but flattens input and target"
-    def __init__(self, *args, beta:float=1.0, # Where the loss turns from quadratic to linear
-                 axis:int=-1, floatify:bool=True, **kwargs):
-        super().__init__(nn.SmoothL1Loss, *args, beta=beta, axis=axis, floatify=floatify, **kwargs)
+    def __init__(self, *,
+        beta:float=1.0, # Where the loss turns from quadratic to linear
+        axis:int=-1, floatify:bool=True, **kwargs):
+        super().__init__(nn.SmoothL1Loss, beta=beta, axis=axis, floatify=floatify, **kwargs)
 
 # %% ../nbs/01_regression.ipynb #15d8afb6
 _log2 = math.log(2.)
 
-def log_cosh_loss(inp:Tensor, targ:Tensor, reduction:str='mean')->Tensor:
+def log_cosh_loss(inp:Tensor, targ:Tensor, *, reduction:str='mean')->Tensor:
     "Log-cosh loss $\\log\\cosh(\\hat y - y)$, computed stably as $d + \\mathrm{softplus}(-2d) - \\log 2$"
     d = to_float32(inp)-targ
     return reduce_loss(d + F.softplus(-2*d) - _log2, reduction)
 
 class LogCoshLoss(nn.Module):
     "Module form of `log_cosh_loss`"
-    def __init__(self, reduction:str='mean'): super().__init__(); self.reduction = reduction
-    def forward(self, inp, targ): return log_cosh_loss(inp, targ, self.reduction)
+    def __init__(self, *, reduction:str='mean'): super().__init__(); self.reduction = reduction
+    def forward(self, inp, targ): return log_cosh_loss(inp, targ, reduction=self.reduction)
 
 class LogCoshLossFlat(_ElementwiseFlat):
     "Same as `LogCoshLoss`, but flattens input and target"
-    def __init__(self, *args, axis:int=-1, floatify:bool=True, **kwargs): super().__init__(LogCoshLoss, *args, axis=axis, floatify=floatify, **kwargs)
+    def __init__(self, *, axis:int=-1, floatify:bool=True, **kwargs):
+        super().__init__(LogCoshLoss, axis=axis, floatify=floatify, **kwargs)
 
 # %% ../nbs/01_regression.ipynb #3bf0f523
 def quantile_loss(
     inp:Tensor, # Predictions (..., Q), one per quantile on the last axis
     targ:Tensor, # Targets (...)
-    quantiles:Tensor, # The Q quantiles in (0, 1)
+    *,
+    quantiles=(0.1,0.5,0.9), # The Q quantiles in (0, 1): a tensor or a sequence
     reduction:str='mean', # 'none' gives one value per target: the mean over quantiles
 )->Tensor:
     "Pinball loss $\\max(q\\,(y-\\hat y_q),\\ (q-1)(y-\\hat y_q))$ averaged over `quantiles` (Koenker & Bassett 1978)"
     d = targ.unsqueeze(-1) - to_float32(inp)
-    q = quantiles.to(d.dtype)
+    q = torch.as_tensor(quantiles, dtype=d.dtype, device=d.device)
     return reduce_loss(torch.maximum(q*d, (q-1)*d).mean(-1), reduction)
 
 class QuantileLoss(nn.Module):
     "Module form of `quantile_loss`; `quantiles` is a buffer"
-    def __init__(self, quantiles=(0.1,0.5,0.9), reduction:str='mean'):
+    def __init__(self, *, quantiles=(0.1,0.5,0.9), reduction:str='mean'):
         super().__init__()
         q = as_buffer(quantiles).flatten()
-        if q.numel()==0 or not ((q>0)&(q<1)).all(): raise ValueError(f"QuantileLoss: quantiles {q.tolist()}; expected values strictly between 0 and 1")
+        if q.numel()==0 or not ((q>0)&(q<1)).all():
+            raise ValueError(f"QuantileLoss: quantiles {q.tolist()}; expected values strictly between 0 and 1")
         self.register_buffer('quantiles', q); self.reduction = reduction
     def extra_repr(self): return f"quantiles={self.quantiles.tolist()}"
-    def forward(self, inp, targ): return quantile_loss(inp, targ, self.quantiles, self.reduction)
+    def forward(self, inp, targ): return quantile_loss(inp, targ, quantiles=self.quantiles, reduction=self.reduction)
 
 class QuantileLossFlat(FlatLoss):
     "Same as `QuantileLoss`, but flattens input (..., Q along `axis`) and target (...); `decodes` picks the median"
-    targ_kind = 'value'
-    def __init__(self, *args, quantiles=(0.1,0.5,0.9), # The quantiles predicted along `axis`
-                 axis:int=-1, **kwargs):
-        super().__init__(QuantileLoss, *args, quantiles=quantiles, axis=axis, floatify=True, is_2d=True, **kwargs)
+    targ_kind,outs = 'value','(one per quantile)'
+    def __init__(self, *,
+        quantiles=(0.1,0.5,0.9), # The quantiles predicted along `axis`
+        axis:int=-1, **kwargs):
+        super().__init__(QuantileLoss, quantiles=quantiles, axis=axis, floatify=True, is_2d=True, **kwargs)
         q = self.func.quantiles
         self.mid = int((q-0.5).abs().argmin()) # the median, or the quantile nearest to it
     @property
@@ -101,6 +109,7 @@ class QuantileLossFlat(FlatLoss):
 def gaussian_nll_loss(
     inp:Tensor, # (..., 2): the mean and a raw variance on the last axis; the variance is `softplus(raw)`
     targ:Tensor, # Targets (...)
+    *,
     full:bool=False, # Include the constant $\frac12\log 2\pi$
     eps:float=1e-6, # Smallest variance, as in `F.gaussian_nll_loss`
     reduction:str='mean',
@@ -117,15 +126,17 @@ def gaussian_nll_loss(
 
 class GaussianNLLLoss(nn.Module):
     "Module form of `gaussian_nll_loss`"
-    def __init__(self, full:bool=False, eps:float=1e-6, reduction:str='mean'): super().__init__(); store_attr()
+    def __init__(self, *, full:bool=False, eps:float=1e-6, reduction:str='mean'): super().__init__(); store_attr()
     def extra_repr(self): return f"full={self.full}, eps={self.eps}"
-    def forward(self, inp, targ): return gaussian_nll_loss(inp, targ, self.full, self.eps, self.reduction)
+    def forward(self, inp, targ):
+        return gaussian_nll_loss(inp, targ, full=self.full, eps=self.eps, reduction=self.reduction)
 
 class GaussianNLLLossFlat(FlatLoss):
     "Same as `GaussianNLLLoss`: the model predicts a mean and a variance (2 outputs along `axis`) per target"
-    targ_kind,n_out = 'value',2
+    targ_kind,n_out,outs = 'value',2,'(mean, variance)'
     @delegates(GaussianNLLLoss)
-    def __init__(self, *args, axis:int=-1, **kwargs): super().__init__(GaussianNLLLoss, *args, axis=axis, floatify=True, is_2d=True, **kwargs)
+    def __init__(self, *, axis:int=-1, **kwargs):
+        super().__init__(GaussianNLLLoss, axis=axis, floatify=True, is_2d=True, **kwargs)
     def activation(self, x:Tensor)->Tensor:
         "The mean and the variance along `axis`"
         mu,raw = x.unbind(self.axis)

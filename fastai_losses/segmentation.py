@@ -11,7 +11,6 @@ from torch import Tensor
 from fastcore.basics import store_attr
 from fastcore.meta import delegates
 from .core import *
-from .core import _shape
 
 # %% auto #0
 __all__ = ['seg_modes', 'soft_overlap_sums', 'check_smooth', 'dice_loss', 'DiceLoss', 'SegFlat', 'DiceLossFlat', 'tversky_loss',
@@ -22,7 +21,7 @@ __all__ = ['seg_modes', 'soft_overlap_sums', 'check_smooth', 'dice_loss', 'DiceL
 seg_modes = ('multiclass','binary','multilabel')
 
 def _seg_probs(inp:Tensor, targ:Tensor, mode:str, ignore_index:int|None):
-    "Probabilities (N,C,P) in float32, the target as class indices (N,P) or a 0/1 mask (N,C,P), and the kept pixels (N,1,P), or `None` when all are kept"
+    "Probabilities (N,C,P) in float32, the target as indices (N,P) or a 0/1 mask (N,C,P), and the kept pixels or `None`"
     check_choice('mode', mode, seg_modes)
     x = to_float32(inp).flatten(2)
     n,c = x.shape[:2]
@@ -39,6 +38,7 @@ def _seg_probs(inp:Tensor, targ:Tensor, mode:str, ignore_index:int|None):
 def soft_overlap_sums(
     inp:Tensor, # Logits (N,C,d1,...), or (N,1,d1,...) in 'binary' mode
     targ:Tensor, # Integer mask (N,d1,...) ('multiclass'), or 0/1 masks shaped like `inp`
+    *,
     mode:str='multiclass', # 'multiclass', 'binary' or 'multilabel'
     ignore_index:int|None=None, # Target value whose pixels are left out
     square_in_union:bool=False, # Sum p² and t² instead of p and t
@@ -54,12 +54,13 @@ def soft_overlap_sums(
         else: I,T = _bin(P, t, pt*keep),_bin(P, t, keep.to(p.dtype))
     else:
         tk = t if keep is None else t*keep
-        # Soft masks (MONAI#8094, fixed in its PR#8138): with I=Σp·t the score 2I/(P+T) is not largest at p=t for a target
-        # of 0.5. I=Σmin(p,t) with the plain sums, and I=Σp·t with the squared ones (then 1-Dice = Σ(p-t)²/(Σp²+Σt²)),
-        # have their optimum at p=t, and equal the usual sums for a 0/1 mask
+        # Soft masks (MONAI#8094, fixed in its PR#8138): with I=Σp·t the score 2I/(P+T) is not largest at p=t for a
+        # target of 0.5. I=Σmin(p,t) with the plain sums, and I=Σp·t with the squared ones (then 1-Dice =
+        # Σ(p-t)²/(Σp²+Σt²)), have their optimum at p=t, and equal the usual sums for a 0/1 mask
         if square_in_union: I,T = (pk*tk).sum(2),(tk*tk).sum(2)
-        elif not targ.is_floating_point(): I,T = (pk*tk).sum(2),tk.sum(2) # an integer or bool mask is 0/1 by its dtype
-        else: I,T = P-(pk-tk).relu().sum(2),tk.sum(2) # Σmin(p,t) = Σp-Σ(p-t)⁺: `torch.minimum`'s backward is several times slower on the CPU
+        elif not targ.is_floating_point(): I,T = (pk*tk).sum(2),tk.sum(2) # an integer mask is 0/1 (`SegFlat` checks)
+        # Σmin(p,t) = Σp-Σ(p-t)⁺: `torch.minimum`'s backward is several times slower on the CPU
+        else: I,T = P-(pk-tk).relu().sum(2),tk.sum(2)
     return I,P,T
 
 def _bin(like:Tensor, t:Tensor, v:Tensor)->Tensor:
@@ -70,11 +71,12 @@ def _bin(like:Tensor, t:Tensor, v:Tensor)->Tensor:
 # %% ../nbs/04_segmentation.ipynb #95edd25d
 def check_smooth(smooth:float):
     "Refuse `smooth`<=0: it makes an empty class's score 0/0, and the loss jump as the class's predicted mass leaves 0"
-    if not smooth>0: raise ValueError(f"smooth={smooth}; expected smooth > 0 (use a small value such as 1e-5 for the unsmoothed score): with 0, an empty class's score is 0/0")
+    if not smooth>0: raise ValueError(f"smooth={smooth}; expected smooth > 0 (use a small value such as 1e-5 for the "
+                                      "unsmoothed score): with 0, an empty class's score is 0/0")
 
-def _overlap_loss(I:Tensor, P:Tensor, T:Tensor, *, score:str, smooth:float, alpha:float=0.5, beta:float=0.5, gamma:float=1.,
-                  per_image:bool=False, weight:Tensor|None=None, reduction:str='mean')->Tensor:
-    "Reduce the per-image sums (N,C) to the overlap loss: per image (N,) for 'none', else the batch (or mean image) loss"
+def _overlap_loss(I:Tensor, P:Tensor, T:Tensor, *, score:str, smooth:float, alpha:float=0.5, beta:float=0.5,
+                  gamma:float=1., per_image:bool=False, weight:Tensor|None=None, reduction:str='mean')->Tensor:
+    "Reduce the per-image sums (N,C) to the overlap loss: per image (N,) for 'none', else the batch's (or images' mean)"
     check_reduction(reduction); check_smooth(smooth)
     def score_fn(I, P, T):
         # `smooth` in numerator and denominator alone decides empty classes: a class absent from the target scores
@@ -97,6 +99,7 @@ def _overlap_loss(I:Tensor, P:Tensor, T:Tensor, *, score:str, smooth:float, alph
 def dice_loss(
     inp:Tensor, # Logits (N,C,d1,...), or (N,1,d1,...) in 'binary' mode
     targ:Tensor, # Integer mask (N,d1,...) ('multiclass'), or 0/1 masks shaped like `inp`
+    *,
     smooth:float=1., # Added to numerator and denominator (> 0); an empty class scores s/(P+s)
     ignore_index:int|None=None, # Target value whose pixels are left out
     square_in_union:bool=False, # Sum p² instead of p in the denominator (Milletari et al. 2016, eq. 1)
@@ -106,21 +109,23 @@ def dice_loss(
     reduction:str='mean', # 'mean', 'sum' or 'none' (one value per image)
 )->Tensor:
     "Soft Dice loss $1-\\frac{2I+s}{P+T+s}$ averaged over classes (Milletari et al. 2016, eq. 1)"
-    I,P,T = soft_overlap_sums(inp, targ, mode, ignore_index, square_in_union)
+    I,P,T = soft_overlap_sums(inp, targ, mode=mode, ignore_index=ignore_index, square_in_union=square_in_union)
     return _overlap_loss(I, P, T, score='dice', smooth=smooth, per_image=per_image, weight=weight, reduction=reduction)
 
 # %% ../nbs/04_segmentation.ipynb #2ed3c815
 class _SegLoss(nn.Module):
     "Base of the segmentation modules: `weight` is a buffer"
     score,alpha,beta,gamma = 'dice',0.5,0.5,1.
-    def __init__(self, smooth=1., ignore_index=None, square_in_union=False, mode='multiclass', per_image=False, weight=None, reduction='mean'):
+    def __init__(self, *, smooth=1., ignore_index=None, square_in_union=False, mode='multiclass', per_image=False,
+                 weight=None, reduction='mean'):
         super().__init__()
         nm = type(self).__name__
         check_choice('mode', mode, seg_modes, nm)
         check_smooth(smooth)
         weight = as_buffer(weight)
         if mode=='binary' and weight is not None and weight.numel()!=1:
-            raise ValueError(f"{nm}: weight has {weight.numel()} values but 'binary' mode has 1 class; expected 1 value, or mode='multiclass'/'multilabel'")
+            raise ValueError(f"{nm}: weight has {weight.numel()} values but 'binary' mode has 1 class; "
+                             "expected 1 value, or mode='multiclass'/'multilabel'")
         store_attr('smooth,ignore_index,square_in_union,mode,per_image,reduction')
         self.register_buffer('weight', weight)
     @property
@@ -128,11 +133,13 @@ class _SegLoss(nn.Module):
     def extra_repr(self):
         ab = f", alpha={self.alpha}, beta={self.beta}" if self.score=='tversky' else ''
         g = f", gamma={self.gamma}" if self.gamma!=1 else ''
-        return f"mode={self.mode!r}, smooth={self.smooth}{ab}{g}, ignore_index={self.ignore_index}, per_image={self.per_image}"
+        return (f"mode={self.mode!r}, smooth={self.smooth}{ab}{g}, ignore_index={self.ignore_index}, "
+                f"per_image={self.per_image}")
     def forward(self, inp, targ):
-        I,P,T = soft_overlap_sums(inp, targ, self.mode, self.ignore_index, self.square_in_union)
-        return _overlap_loss(I, P, T, score=self.score, smooth=self.smooth, alpha=self.alpha, beta=self.beta, gamma=self.gamma,
-                             per_image=self.per_image, weight=self.weight, reduction=self.reduction)
+        I,P,T = soft_overlap_sums(inp, targ, mode=self.mode, ignore_index=self.ignore_index,
+                                  square_in_union=self.square_in_union)
+        return _overlap_loss(I, P, T, score=self.score, smooth=self.smooth, alpha=self.alpha, beta=self.beta,
+                             gamma=self.gamma, per_image=self.per_image, weight=self.weight, reduction=self.reduction)
 
 class DiceLoss(_SegLoss):
     "Module form of `dice_loss`"
@@ -140,48 +147,63 @@ class DiceLoss(_SegLoss):
 # %% ../nbs/04_segmentation.ipynb #eb893f82
 class SegFlat(FlatLoss):
     "A Flat segmentation loss: class axis `axis`, spatial axes flattened per image, shapes checked for `mode`"
-    def __init__(self, loss_cls, *args, axis:int=1, thresh:float=0.5, **kwargs):
-        super().__init__(loss_cls, *args, axis=axis, flatten=False, **kwargs)
+    def __init__(self, loss_cls, *, axis:int=1, thresh:float=0.5, **kwargs):
+        super().__init__(loss_cls, axis=axis, flatten=False, **kwargs)
         self.thresh = thresh
     @property
     def y_int(self): return self.func.y_int
+
+    def target_range(self, inp:Tensor, kind=None)->dict:
+        "Class indices in [0, C) in 'multiclass' mode, else 0/1 (or soft) masks; `ignore_index` besides"
+        n_cls = inp.shape[self.axis] if self.func.mode=='multiclass' else None
+        return dict(n_cls=n_cls, ignore_index=self.func.ignore_index)
 
     def check(self, inp, targ):
         nm,mode = type(self).__name__,self.func.mode
         check_input(nm, inp)
         check_tensor(nm, targ)
-        if inp.ndim<2 or not -inp.ndim<=self.axis<inp.ndim: raise ValueError(f"{nm}: input {_shape(inp)} has no class axis {self.axis}; expected (N,C,d1,...)")
+        if inp.ndim<2 or not -inp.ndim<=self.axis<inp.ndim:
+            raise ValueError(f"{nm}: input {shape_of(inp)} has no class axis {self.axis}; expected (N,C,d1,...)")
         ax = self.axis%inp.ndim
         if ax==0: raise ValueError(f"{nm}: axis={self.axis} is the batch axis; expected the class axis")
-        c = inp.shape[ax]
-        rest = _shape(inp)[:ax]+_shape(inp)[ax+1:]
+        c,ishape,tshape = inp.shape[ax],shape_of(inp),shape_of(targ)
+        rest = ishape[:ax]+ishape[ax+1:]
         if mode=='multiclass':
             check_softmax_classes(nm, inp, self.axis, fix="mode='binary' (a sigmoid)")
             if targ.is_floating_point() or targ.dtype==torch.bool:
-                raise TypeError(f"{nm}: target dtype {targ.dtype}; 'multiclass' mode expects an integer mask of class indices")
-            if _shape(targ) not in (rest, rest[:ax]+(1,)+rest[ax:]):
-                hint = " (a one-hot mask? pass class indices, or use mode='multilabel')" if _shape(targ)==_shape(inp) else ''
-                raise ValueError(f"{nm}: input {_shape(inp)} with classes on axis {self.axis} needs a mask {rest}, got target {_shape(targ)}{hint}")
+                raise TypeError(f"{nm}: target dtype {targ.dtype}; 'multiclass' mode expects an integer mask of "
+                                "class indices")
+            if tshape not in (rest, rest[:ax]+(1,)+rest[ax:]):
+                hint = " (a one-hot mask? pass class indices, or use mode='multilabel')" if tshape==ishape else ''
+                raise ValueError(f"{nm}: input {ishape} with classes on axis {self.axis} needs a mask {rest}, "
+                                 f"got target {tshape}{hint}")
         else:
-            if mode=='binary' and c!=1: raise ValueError(f"{nm}: input {_shape(inp)} has {c} channels on axis {self.axis}; 'binary' mode expects 1 logit channel (use mode='multiclass' or 'multilabel')")
+            if mode=='binary' and c!=1:
+                raise ValueError(f"{nm}: input {ishape} has {c} channels on axis {self.axis}; 'binary' mode expects "
+                                 "1 logit channel (use mode='multiclass' or 'multilabel')")
             if targ.is_complex(): raise TypeError(f"{nm}: target dtype {targ.dtype}; expected a 0/1 mask")
-            if _shape(targ)!=_shape(inp) and not (mode=='binary' and _shape(targ)==rest):
-                raise ValueError(f"{nm}: input {_shape(inp)} needs a target {_shape(inp)}{' or '+str(rest) if mode=='binary' else ''} in {mode!r} mode, got {_shape(targ)}")
+            if tshape!=ishape and not (mode=='binary' and tshape==rest):
+                alt = ' or '+str(rest) if mode=='binary' else ''
+                raise ValueError(f"{nm}: input {ishape} needs a target {ishape}{alt} in {mode!r} mode, got {tshape}")
         check_class_weight(nm, getattr(self.func, 'weight', None), c)
         check_devices(nm, inp, self.func, targ)
         check_reduction(self.reduction)
         if self.check_values: check_finite(nm, inp)
+        self.check_range(inp, targ, mode)
 
     def __call__(self, inp:Tensor, targ:Tensor, **kwargs)->Tensor:
         self.check(inp, targ)
-        ax = self.axis%inp.ndim
+        inp0,targ0,ax = inp,targ,self.axis%inp.ndim
         inp = as_plain(to_float32(inp)).movedim(ax, 1)
         targ = as_plain(targ)
         if self.func.mode=='multiclass': targ = targ.squeeze(ax) if targ.ndim==inp.ndim else targ
         else: targ = targ.movedim(ax, 1) if targ.ndim==inp.ndim else targ.unsqueeze(1)
-        return self.func(inp, targ, **kwargs)
+        # an index out of range on a later batch fails in torch's gather or scatter: named here, at no cost otherwise
+        try: return self.func(inp, targ, **kwargs)
+        except (IndexError, RuntimeError): self.explain(inp0, targ0, None); raise
 
-    def activation(self, x:Tensor)->Tensor: return F.softmax(x, dim=self.axis) if self.func.mode=='multiclass' else torch.sigmoid(x)
+    def activation(self, x:Tensor)->Tensor:
+        return F.softmax(x, dim=self.axis) if self.func.mode=='multiclass' else torch.sigmoid(x)
     def decodes(self, x:Tensor)->Tensor:
         if self.func.mode=='multiclass': return x.argmax(dim=self.axis)
         if self.func.mode=='binary': return (x>self.thresh).squeeze(self.axis).long()
@@ -190,55 +212,90 @@ class SegFlat(FlatLoss):
 @delegates(DiceLoss)
 class DiceLossFlat(SegFlat):
     "Soft Dice loss on masks of any spatial rank (Milletari et al. 2016); see the table above"
-    def __init__(self, *args, axis:int=1, thresh:float=0.5, **kwargs): super().__init__(DiceLoss, *args, axis=axis, thresh=thresh, **kwargs)
+    def __init__(self, *, axis:int=1, thresh:float=0.5, **kwargs):
+        super().__init__(DiceLoss, axis=axis, thresh=thresh, **kwargs)
 
 # %% ../nbs/04_segmentation.ipynb #9308ca21
-def tversky_loss(inp:Tensor, targ:Tensor, alpha:float=0.5, beta:float=0.5, gamma:float=1., smooth:float=1., ignore_index:int|None=None,
-                 mode:str='multiclass', per_image:bool=False, weight:Tensor|None=None, reduction:str='mean')->Tensor:
-    "Tversky loss $(1-TI)^\\gamma$, $TI=\\frac{I+s}{I+\\alpha FP+\\beta FN+s}$ (Salehi et al. 2017, eq. 3; Abraham & Khan 2019, eq. 4 for $\\gamma$)"
-    I,P,T = soft_overlap_sums(inp, targ, mode, ignore_index)
-    return _overlap_loss(I, P, T, score='tversky', smooth=smooth, alpha=alpha, beta=beta, gamma=gamma, per_image=per_image, weight=weight, reduction=reduction)
+def tversky_loss(
+    inp:Tensor, # Logits (N,C,d1,...), or (N,1,d1,...) in 'binary' mode
+    targ:Tensor, # Integer mask (N,d1,...) ('multiclass'), or 0/1 masks shaped like `inp`
+    *,
+    alpha:float=0.5, # Weight of false positives
+    beta:float=0.5, # Weight of false negatives
+    gamma:float=1., # Focal exponent of the per-class loss (Focal Tversky)
+    smooth:float=1., # Added to numerator and denominator (> 0)
+    ignore_index:int|None=None, # Target value whose pixels are left out
+    mode:str='multiclass', # 'multiclass', 'binary' or 'multilabel'
+    per_image:bool=False, # Score each image and average, instead of scoring the batch as one volume
+    weight:Tensor|None=None, # Per-class weight (C,) of the class mean
+    reduction:str='mean', # 'mean', 'sum' or 'none' (one value per image)
+)->Tensor:
+    "Tversky loss $(1-TI)^\\gamma$, $TI=\\frac{I+s}{I+\\alpha FP+\\beta FN+s}$ (Salehi et al. 2017, eq. 3)"
+    I,P,T = soft_overlap_sums(inp, targ, mode=mode, ignore_index=ignore_index)
+    return _overlap_loss(I, P, T, score='tversky', smooth=smooth, alpha=alpha, beta=beta, gamma=gamma,
+                         per_image=per_image, weight=weight, reduction=reduction)
 
-def jaccard_loss(inp:Tensor, targ:Tensor, smooth:float=1., ignore_index:int|None=None, mode:str='multiclass',
-                 per_image:bool=False, weight:Tensor|None=None, reduction:str='mean')->Tensor:
+def jaccard_loss(
+    inp:Tensor, # Logits (N,C,d1,...), or (N,1,d1,...) in 'binary' mode
+    targ:Tensor, # Integer mask (N,d1,...) ('multiclass'), or 0/1 masks shaped like `inp`
+    *,
+    smooth:float=1., # Added to numerator and denominator (> 0)
+    ignore_index:int|None=None, # Target value whose pixels are left out
+    mode:str='multiclass', # 'multiclass', 'binary' or 'multilabel'
+    per_image:bool=False, # Score each image and average, instead of scoring the batch as one volume
+    weight:Tensor|None=None, # Per-class weight (C,) of the class mean
+    reduction:str='mean', # 'mean', 'sum' or 'none' (one value per image)
+)->Tensor:
     "Soft Jaccard (IoU) loss $1-\\frac{I+s}{P+T-I+s}$ (Rahman & Wang 2016): Tversky with α=β=1"
-    return tversky_loss(inp, targ, alpha=1., beta=1., gamma=1., smooth=smooth, ignore_index=ignore_index, mode=mode, per_image=per_image, weight=weight, reduction=reduction)
+    return tversky_loss(inp, targ, alpha=1., beta=1., gamma=1., smooth=smooth, ignore_index=ignore_index, mode=mode,
+                        per_image=per_image, weight=weight, reduction=reduction)
 
 class JaccardLoss(_SegLoss):
     "Module form of `jaccard_loss`"
     score,alpha,beta = 'tversky',1.,1.
-    def __init__(self, smooth=1., ignore_index=None, mode='multiclass', per_image=False, weight=None, reduction='mean'):
-        super().__init__(smooth, ignore_index, False, mode, per_image, weight, reduction)
+    def __init__(self, *, smooth=1., ignore_index=None, mode='multiclass', per_image=False, weight=None,
+                 reduction='mean'):
+        super().__init__(smooth=smooth, ignore_index=ignore_index, mode=mode, per_image=per_image, weight=weight,
+                         reduction=reduction)
 
 class TverskyLoss(_SegLoss):
     "Module form of `tversky_loss`"
     score = 'tversky'
-    def __init__(self, alpha=0.5, beta=0.5, smooth=1., ignore_index=None, mode='multiclass', per_image=False, weight=None, reduction='mean'):
-        super().__init__(smooth, ignore_index, False, mode, per_image, weight, reduction); store_attr('alpha,beta')
+    def __init__(self, *, alpha=0.5, beta=0.5, smooth=1., ignore_index=None, mode='multiclass', per_image=False,
+                 weight=None, reduction='mean'):
+        super().__init__(smooth=smooth, ignore_index=ignore_index, mode=mode, per_image=per_image, weight=weight,
+                         reduction=reduction)
+        store_attr('alpha,beta')
 
 class FocalTverskyLoss(TverskyLoss):
     "Module form of `tversky_loss` with `gamma`"
-    def __init__(self, alpha=0.7, beta=0.3, gamma=0.75, smooth=1., ignore_index=None, mode='multiclass', per_image=False, weight=None, reduction='mean'):
-        super().__init__(alpha, beta, smooth, ignore_index, mode, per_image, weight, reduction); self.gamma = gamma
+    def __init__(self, *, alpha=0.7, beta=0.3, gamma=0.75, smooth=1., ignore_index=None, mode='multiclass',
+                 per_image=False, weight=None, reduction='mean'):
+        super().__init__(alpha=alpha, beta=beta, smooth=smooth, ignore_index=ignore_index, mode=mode,
+                         per_image=per_image, weight=weight, reduction=reduction)
+        self.gamma = gamma
 
 @delegates(JaccardLoss)
 class JaccardLossFlat(SegFlat):
     "Soft Jaccard (IoU) loss on masks of any spatial rank"
-    def __init__(self, *args, axis:int=1, thresh:float=0.5, **kwargs): super().__init__(JaccardLoss, *args, axis=axis, thresh=thresh, **kwargs)
+    def __init__(self, *, axis:int=1, thresh:float=0.5, **kwargs):
+        super().__init__(JaccardLoss, axis=axis, thresh=thresh, **kwargs)
 
 @delegates(TverskyLoss)
 class TverskyLossFlat(SegFlat):
     "Tversky loss: `alpha` weighs false positives, `beta` false negatives (Salehi et al. 2017)"
-    def __init__(self, *args, axis:int=1, thresh:float=0.5, **kwargs): super().__init__(TverskyLoss, *args, axis=axis, thresh=thresh, **kwargs)
+    def __init__(self, *, axis:int=1, thresh:float=0.5, **kwargs):
+        super().__init__(TverskyLoss, axis=axis, thresh=thresh, **kwargs)
 
 @delegates(FocalTverskyLoss)
 class FocalTverskyLossFlat(SegFlat):
     "Focal Tversky loss $(1-TI)^\\gamma$ (Abraham & Khan 2019); α=0.7, β=0.3, γ=0.75 as in the paper"
-    def __init__(self, *args, axis:int=1, thresh:float=0.5, **kwargs): super().__init__(FocalTverskyLoss, *args, axis=axis, thresh=thresh, **kwargs)
+    def __init__(self, *, axis:int=1, thresh:float=0.5, **kwargs):
+        super().__init__(FocalTverskyLoss, axis=axis, thresh=thresh, **kwargs)
 
 # %% ../nbs/04_segmentation.ipynb #503abfb1
 def _lovasz_grad(fg_sorted:Tensor)->Tensor:
-    "Gradient of the Lovász extension of the Jaccard loss for masks sorted by error, along the last axis (Berman et al. 2018, alg. 1)"
+    "Gradient of the Lovász extension of Jaccard, for masks sorted by error on the last axis (Berman et al., alg. 1)"
     gts = fg_sorted.sum(-1, keepdim=True)
     inter = gts-fg_sorted.cumsum(-1)
     union = gts+(1-fg_sorted).cumsum(-1)
@@ -248,6 +305,7 @@ def _lovasz_grad(fg_sorted:Tensor)->Tensor:
 def lovasz_softmax_loss(
     inp:Tensor, # Logits (N,C,d1,...)
     targ:Tensor, # Integer mask (N,d1,...)
+    *,
     ignore_index:int|None=None, # Target value whose pixels are left out
     per_image:bool=False, # Score each image and average, instead of scoring the batch as one volume
     reduction:str='mean', # 'mean', 'sum' or 'none' (one value per image)
@@ -277,12 +335,14 @@ def lovasz_softmax_loss(
 class LovaszSoftmaxLoss(nn.Module):
     "Module form of `lovasz_softmax_loss`"
     y_int,mode = True,'multiclass'
-    def __init__(self, ignore_index=None, per_image=False, reduction='mean'):
+    def __init__(self, *, ignore_index=None, per_image=False, reduction='mean'):
         super().__init__(); store_attr('ignore_index,per_image,reduction')
     def extra_repr(self): return f"ignore_index={self.ignore_index}, per_image={self.per_image}"
-    def forward(self, inp, targ): return lovasz_softmax_loss(inp, targ, self.ignore_index, self.per_image, self.reduction)
+    def forward(self, inp, targ):
+        return lovasz_softmax_loss(inp, targ, ignore_index=self.ignore_index, per_image=self.per_image,
+                                   reduction=self.reduction)
 
 @delegates(LovaszSoftmaxLoss)
 class LovaszSoftmaxLossFlat(SegFlat):
     "Lovász-Softmax loss (Berman et al. 2018) on integer masks of any spatial rank"
-    def __init__(self, *args, axis:int=1, **kwargs): super().__init__(LovaszSoftmaxLoss, *args, axis=axis, **kwargs)
+    def __init__(self, *, axis:int=1, **kwargs): super().__init__(LovaszSoftmaxLoss, axis=axis, **kwargs)

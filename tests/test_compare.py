@@ -4,8 +4,10 @@ from pathlib import Path
 from fastcore.test import test_eq as eq, test_fail as fails
 from fastai.metrics import error_rate
 from fastai_losses.all import *
-from fastai_losses.data import *
-from fastai_losses.compare import *
+from fastai_losses.lab.data import *
+from fastai_losses.lab.models import *
+from fastai_losses.lab.runner import *
+from fastai_losses.lab.cli import *
 
 PETS = os.environ.get(PETS_ENV)
 needs_pets = pytest.mark.skipif(not PETS or not Path(PETS).is_dir(),
@@ -26,7 +28,8 @@ def test_help_lists_every_option_and_loss():
     (['--epochs', '0'], "--epochs must be positive, got 0"),
     (['--arch', 'vgg'], "invalid choice: 'vgg' (choose from"),
     (['--drop', 'cat'], "--drop 'cat': expected LABEL=SHARE pairs"),
-], ids=['loss','path','epochs','arch','drop'])
+    (['--losses', 'ce,focal,ce'], "loss ce named more than once; each loss runs once per comparison"),
+], ids=['loss','path','epochs','arch','drop','repeated'])
 def test_bad_arguments_exit_2_with_one_line(args, msg):
     r = cli('compare', *args, '--out', '/tmp/never')
     eq(r.returncode, 2)
@@ -50,6 +53,8 @@ def test_compare_is_deterministic():
     import matplotlib; matplotlib.use('Agg'); import matplotlib.pyplot as plt
     fig = r[0].plot(); ticks = fig.axes[1].get_xticks(); plt.close(fig)
     assert len(ticks) and all(float(t).is_integer() for t in ticks), ticks
+    # `small_cnn` has nothing to freeze: the axis does not claim a frozen stage
+    eq(fig.axes[1].get_xlabel(), 'epoch'); assert not r[0].logs.frozen.any()
 
 def test_module_arch_and_factories():
     "An `nn.Module` is copied per run (same start for every loss); a factory gets the `DataLoaders`"
@@ -95,7 +100,7 @@ def test_import_leaves_warning_filters_alone():
     code = ("import warnings; f = list(warnings.filters)\n"
             "with warnings.catch_warnings(record=True) as ws:\n"
             "    warnings.simplefilter('always')\n"
-            "    import fastai_losses.all, fastai_losses.compare\n"
+            "    import fastai_losses.all, fastai_losses.lab.cli\n"
             "assert warnings.filters==f, 'filters changed'\n"
             "assert not [w for w in ws if 'torch.jit.script' in str(w.message)], [str(w.message) for w in ws]\n")
     r = subprocess.run([sys.executable, '-c', code], capture_output=True, text=True, timeout=300)
@@ -117,3 +122,33 @@ def test_advise_on_a_folder_of_class_subfolders(tmp_path, capsys):
     assert f"imbalance {adv.facts['imbalance']:.1f}:1" in out and 'FocalLossFlat' in out
     with pytest.raises(SystemExit) as e: run_cli(['advise', '--data', str(tmp_path/'nope')])
     eq(e.value.code, 2); assert "no such folder" in capsys.readouterr().err
+
+@pytest.mark.parametrize('classes', [(), ('cat',)], ids=['flat','one-class'])
+def test_advise_refuses_a_folder_without_class_subfolders(tmp_path, capsys, classes):
+    "Images straight in the folder (or one class subfolder) would be advised for one class, the folder's name: refused"
+    from PIL import Image
+    for i in range(4): Image.new('RGB', (8, 8)).save(tmp_path/f'{i}.png')
+    for c in classes:
+        (tmp_path/c).mkdir(); Image.new('RGB', (8, 8)).save(tmp_path/c/'0.png')
+    with pytest.raises(SystemExit) as e: run_cli(['advise', '--data', str(tmp_path)])
+    err = capsys.readouterr().err
+    eq(e.value.code, 2)
+    assert "expected a folder with one subfolder of images per class" in err, err
+    assert ("one class subfolder (cat)" if classes else "no subfolder of images") in err, err
+
+def test_get_losses_refuses_a_repeated_name():
+    fails(lambda: get_losses('ce,ce'), contains="loss ce named more than once")
+    eq(list(get_losses(' ce , focal ')), ['ce','focal'])
+
+def test_comparison_plot_marks_the_unfreeze():
+    "A frozen stage then an unfrozen one: the axis says so, a dashed line marks the unfreeze, equal dots stay visible"
+    import matplotlib; matplotlib.use('Agg'); import matplotlib.pyplot as plt
+    rows = [dict(run=r, phase=ph, step=s, fit=f, epoch=0, bs=4, frozen=f==0, error_rate=0.5)
+            for r in ('a','b') for f in (0,1) for ph in ('train','valid') for s in range(4*f, 4*f+4)]
+    res = LossComparison(pd.DataFrame(), pd.DataFrame(rows), {}, 'error_rate')
+    fig = res.plot(); a1,a2 = fig.axes
+    eq(a2.get_xlabel(), 'epoch (frozen, then unfrozen)')
+    unf = [l for l in a1.lines if l.get_label()=='unfreeze']
+    eq(len(unf), 1); eq(unf[0].get_xdata()[0], 4)
+    sizes = [l.get_markersize() for l in a2.lines]; assert sizes[0]>sizes[1], sizes
+    plt.close(fig)

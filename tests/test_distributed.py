@@ -19,7 +19,7 @@ def _worker(rank, world, port, fname, q):
         cb._mets = []
         # two batches per rank: rank r has loss values (r+1)*[1, 2] and batch sizes (2+r, 4)
         for i in range(2):
-            cb._pending.append(dict(fit=1, epoch=0, phase='train', iter=i, step=i+1, frozen=False, lr=1e-3, bs=(2+rank if i==0 else 4),
+            cb._pending.append(dict(fit=1, epoch=0, phase='train', iter=i, step=i+1, opt_step=i+1, frozen=False, lr=1e-3, bs=(2+rank if i==0 else 4),
                                     _vals=[torch.tensor(float((rank+1)*(i+1)))], _comps=[], _stash=None))
         cb._flush()
         q.put((rank, cb.df.loss.tolist()))

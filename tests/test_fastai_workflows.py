@@ -1,9 +1,10 @@
 "Segmentation losses in `unet_learner`, distillation, MixUp/CutMix with soft targets, and `CombinedLoss` components in the logger"
 import pytest, torch, torch.nn as nn, torch.nn.functional as F, numpy as np
-from fastcore.test import test_eq as eq, test_close as close, test_fail as fails
 from fastai.vision.all import *
 from fastai.callback.mixup import MixUp, CutMix
 from fastai_losses.all import *
+# after the star imports: fastcore's `eq` (a comparison that asserts nothing) comes with `fastai.vision.all`
+from fastcore.test import test_eq as eq, test_close as close, test_fail as fails
 from registry import CASES, by_family, loss_classes
 
 CODES = ['bg','square']

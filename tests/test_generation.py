@@ -7,7 +7,7 @@ from fastai.learner import Learner, load_learner
 from fastai.callback.training import bn_types
 import fastai.callback.progress, fastai.callback.core # Learner.no_bar
 from fastai_losses.all import *
-from fastai_losses.compare import WeightsUnavailable
+from fastai_losses.backbones import WeightsUnavailable
 
 pytestmark = pytest.mark.generation # not parametrized over the registry, all about its generation family
 

@@ -80,7 +80,7 @@ def mlearn(request, tmp_path_factory):
     mcase = request.param
     torch.manual_seed(0)
     lf = mcase.make()
-    l = Learner(_dls(mcase), Heads(mcase.cases), loss_func=lf, metrics=lf.metrics+[on_output(error_rate, 0, 'err0')], path=tmp_path_factory.mktemp(mcase.id))
+    l = Learner(_dls(mcase), Heads(mcase.cases), loss_func=lf, metrics=lf.metrics+[on_output(error_rate, 0, name='err0')], path=tmp_path_factory.mktemp(mcase.id))
     with l.no_bar(), l.no_logging(): l.fit(2, 1e-2)
     l.mcase = mcase
     return l

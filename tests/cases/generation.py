@@ -9,7 +9,7 @@ _EFF = {}
 def eff64():
     "The package's own EfficientNet-Lite0 in float64, run through its `extract_features`, not through our stages"
     if 'net' not in _EFF:
-        from fastai_losses.compare import EfficientNetLite0Body
+        from fastai_losses.backbones import EfficientNetLite0Body
         _EFF['net'] = EfficientNetLite0Body().net.double().eval()
     return _EFF['net']
 def perceptual_ref(x, t, layers=(0, 2), style=10.):
