@@ -4,9 +4,20 @@ settings.register_profile('ci', max_examples=25, deadline=None)
 settings.register_profile('thorough', max_examples=300, deadline=None)
 settings.load_profile(os.environ.get('HYPOTHESIS_PROFILE', 'ci'))
 
-from registry import CASES, IDS
+from registry import CASES, IDS, FAMILIES
+def pytest_configure(config):
+    "Every family is a marker registered in pyproject.toml, so that `--strict-markers` accepts it"
+    missing = set(FAMILIES)-{m.split(':')[0].strip() for m in config.getini('markers')}
+    if missing: raise pytest.UsageError(f"families with no marker in pyproject.toml's [tool.pytest.ini_options]: {sorted(missing)}")
+
 @pytest.fixture(params=CASES, ids=IDS)
 def case(request): return request.param
+
+def pytest_collection_modifyitems(items):
+    "A test parametrized over registry cases (`Case`, `MultiCase`) carries its case's family marker: `pytest -m segmentation`"
+    for item in items:
+        for v in getattr(getattr(item, 'callspec', None), 'params', {}).values():
+            if isinstance(getattr(v, 'family', None), str): item.add_marker(v.family)
 
 def pytest_pycollect_makeitem(collector, name, obj):
     "`from fastai.vision.all import *` brings `test_eq`, `test_fail`, `test_set`...: imported functions are helpers, not tests"

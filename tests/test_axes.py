@@ -3,6 +3,7 @@ axis gives the value it gives with the class axis at 1 (which the registry check
 import pytest, torch, torch.nn.functional as F
 from fastcore.test import test_close as close
 from fastai_losses.all import *
+from registry import CASES, by_family, loss_classes, family_param
 
 def _w(n): return torch.linspace(0.5, 2, n)
 def focal_weighted(n, **kw): return FocalLossFlat(gamma=0.5, weight=_w(n), **kw)
@@ -10,11 +11,14 @@ def bce_pos_weight(n, **kw): return BCEWithLogitsLossFlat(pos_weight=_w(n), **kw
 def plain(cls): # `cls` made by the number of classes, like the weighted variants
     def f(n, **kw): return cls(**kw)
     f.__name__ = cls.__name__; return f
-INDEX = [plain(c) for c in (CrossEntropyLossFlat, FocalLossFlat, LabelSmoothingCrossEntropyFlat, PolyLossFlat, SoftTargetCrossEntropyFlat)] + [focal_weighted]
-SIGMOID = [plain(c) for c in (BCEWithLogitsLossFlat, BinaryFocalLossFlat, AsymmetricLossFlat)] + [bce_pos_weight]
-SEG = [DiceLossFlat, JaccardLossFlat, TverskyLossFlat, FocalTverskyLossFlat, LovaszSoftmaxLossFlat]
+def params(losses, wrap=lambda m: m): return [family_param(wrap(m), family=f) for m,f in losses.items()] # each with its family's marker
+# the losses, from the registry: class indices under a softmax (NLL takes log-probabilities), the sigmoid ones, the segmentation ones
+INDEX = params(loss_classes(c for c in CASES if c.kind=='cls' and not c.tail and c.family!='combination'), plain)
+INDEX += params({focal_weighted: 'classification'})
+SIGMOID = params(loss_classes(by_family('multilabel')), plain) + params({bce_pos_weight: 'multilabel'})
+SEG = params(loss_classes(by_family('segmentation')))
 SHAPES = [(4,3), (2,3,5), (2,3,4,5), (2,3,2,3,4)]
-CASES = [(s, ax) for s in SHAPES for ax in range(1, len(s))]
+AXES = [(s, ax) for s in SHAPES for ax in range(1, len(s))] # (input shape, class axis)
 ids = lambda o: getattr(o, '__name__', 'variant')
 
 def _data(shape, ax, seed=0):
@@ -23,7 +27,8 @@ def _data(shape, ax, seed=0):
     t = torch.randint(0, shape[ax], shape[:ax]+shape[ax+1:], generator=g)
     return x,t
 
-@pytest.mark.parametrize('shape,ax', CASES)
+@pytest.mark.classification
+@pytest.mark.parametrize('shape,ax', AXES)
 def test_ce_equals_torch(shape, ax):
     x,t = _data(shape, ax)
     ref = F.cross_entropy(x.movedim(ax, 1), t)
@@ -32,7 +37,7 @@ def test_ce_equals_torch(shape, ax):
     close(CrossEntropyLossFlat(axis=ax, reduction='none')(x, t), F.cross_entropy(x.movedim(ax, 1), t, reduction='none').flatten())
 
 @pytest.mark.parametrize('make', INDEX, ids=ids)
-@pytest.mark.parametrize('shape,ax', CASES)
+@pytest.mark.parametrize('shape,ax', AXES)
 @pytest.mark.parametrize('reduction', ['mean','none'])
 def test_index_losses_any_axis(make, shape, ax, reduction):
     x,t = _data(shape, ax)
@@ -42,7 +47,7 @@ def test_index_losses_any_axis(make, shape, ax, reduction):
     close(make(n, axis=ax, reduction=reduction)(x, t.unsqueeze(ax)), ref)
 
 @pytest.mark.parametrize('make', SIGMOID, ids=ids)
-@pytest.mark.parametrize('shape,ax', CASES)
+@pytest.mark.parametrize('shape,ax', AXES)
 def test_sigmoid_losses_any_axis(make, shape, ax):
     "One target per logit (and class indices, one-hot encoded along `axis`)"
     x,t = _data(shape, ax)
@@ -52,7 +57,7 @@ def test_sigmoid_losses_any_axis(make, shape, ax):
     close(make(n, axis=ax)(x, t), make(n, axis=ax)(x, F.one_hot(t, n).movedim(-1, ax).double()))
 
 @pytest.mark.parametrize('make', SEG, ids=ids)
-@pytest.mark.parametrize('shape,ax', [c for c in CASES if len(c[0])>2])
+@pytest.mark.parametrize('shape,ax', [a for a in AXES if len(a[0])>2])
 def test_segmentation_any_axis(make, shape, ax):
     x,t = _data(shape, ax)
     close(make(axis=ax)(x, t), make()(x.movedim(ax, 1), t))

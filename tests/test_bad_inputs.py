@@ -69,10 +69,12 @@ def test_single_class_softmax_refused(case):
     t1 = t.narrow(ax, 0, 1).contiguous() if t.is_floating_point() else torch.zeros_like(t)
     fails(lambda: case.make()(x1, t1), contains="a softmax over one class is constant")
 
-from fastai_losses.all import DiceLossFlat, JaccardLossFlat, TverskyLossFlat, FocalTverskyLossFlat, LovaszSoftmaxLossFlat
-SEG_LOSSES = [(m, mode) for m in (DiceLossFlat, JaccardLossFlat, TverskyLossFlat, FocalTverskyLossFlat) for mode in ('multiclass','binary','multilabel')]
-SEG_LOSSES += [(LovaszSoftmaxLossFlat, 'multiclass')]
-@pytest.mark.parametrize('make,mode', SEG_LOSSES, ids=[f"{m.__name__}-{mode}" for m,mode in SEG_LOSSES])
+import inspect
+from fastai_losses.all import LovaszSoftmaxLossFlat, seg_modes
+from registry import by_family, loss_classes, family_param
+SEG_LOSSES = [(m, mode) for m in loss_classes(by_family('segmentation')) # every mode a loss takes
+              for mode in (seg_modes if 'mode' in inspect.signature(m).parameters else ('multiclass',))]
+@pytest.mark.parametrize('make,mode', [family_param(m, mode, family='segmentation', id=f"{m.__name__}-{mode}") for m,mode in SEG_LOSSES])
 @pytest.mark.parametrize('per_image', [False, True])
 @pytest.mark.parametrize('shape', [(2,3,4,4), (2,3,2,3,3)], ids=['2d','3d'])
 def test_segmentation_every_pixel_ignored(make, mode, per_image, shape):

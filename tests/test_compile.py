@@ -22,9 +22,9 @@ def test_compile_fullgraph(case, reduction):
 # inductor generates and builds C++ per graph (about 2 s each on 2 cores): one case per loss module
 INDUCTOR = ['MSELossFlat', 'QuantileLossFlat', 'GaussianNLLLossFlat', 'FocalLossFlat-alpha-weight-ls', 'BCEWithLogitsLossFlat-pos_weight',
             'AsymmetricLossFlat', 'DiceLossFlat-ignore', 'LovaszSoftmaxLossFlat', 'KLDivLossFlat-T2', 'TripletLossFlat-batch_hard', 'CombinedLoss-ce+dice-vol']
-@pytest.mark.parametrize('cid', INDUCTOR)
-def test_compile_inductor(cid):
+@pytest.mark.parametrize('case', [CASES[IDS.index(i)] for i in INDUCTOR], ids=INDUCTOR) # cases, so that conftest marks their family
+def test_compile_inductor(case):
     "The default backend, inductor, gives the eager value and gradient"
-    eager,comp,g_eager,g_comp = _compiled(CASES[IDS.index(cid)], 'mean', 'inductor')
+    eager,comp,g_eager,g_comp = _compiled(case, 'mean', 'inductor')
     torch.testing.assert_close(comp, eager, rtol=1e-4, atol=1e-5)
     torch.testing.assert_close(g_comp, g_eager, rtol=1e-4, atol=1e-5)

@@ -5,7 +5,9 @@ from fastai.callback.mixup import MixUp, CutMix
 from fastai_losses.all import *
 # after the star imports: fastcore's `eq` (a comparison that asserts nothing) comes with `fastai.vision.all`
 from fastcore.test import test_eq as eq, test_close as close, test_fail as fails
+from registry import CASES, by_family, loss_classes
 
+CODES = ['bg','square']
 @pytest.fixture(scope='module')
 def seg_dls(tmp_path_factory):
     "12 images of a bright square on noise, and their masks"
@@ -17,17 +19,20 @@ def seg_dls(tmp_path_factory):
         img = (rng.random((32,32,3))*100 + m[...,None]*150).astype(np.uint8)
         PILImage.create(img).save(path/'images'/f'{i}.png'); PILMask.create(m).save(path/'labels'/f'{i}.png')
     return SegmentationDataLoaders.from_label_func(path, get_image_files(path/'images'), lambda o: o.parent.parent/'labels'/o.name,
-                                                   codes=['bg','square'], bs=4, seed=0, device='cpu')
+                                                   codes=CODES, bs=4, seed=0, device='cpu')
 
-SEG = [('dice', lambda: DiceLossFlat(), 2), ('dice-binary', lambda: DiceLossFlat(mode='binary'), 1),
-       ('jaccard', lambda: JaccardLossFlat(), 2), ('tversky', lambda: TverskyLossFlat(), 2),
-       ('focal-tversky', lambda: FocalTverskyLossFlat(), 2), ('lovasz', lambda: LovaszSoftmaxLossFlat(), 2),
-       ('ce+dice', lambda: 0.5*CrossEntropyLossFlat(axis=1) + 0.5*DiceLossFlat(), 2)]
+def _unet_cases():
+    "The registry's first case of each loss and mask format that `SegmentationDataLoaders` gives: images and integer masks"
+    seen = {}
+    for c in CASES:
+        if c.kind in ('seg','segb') and c.spatial==2 and not c.soft: seen.setdefault((type(c.make()), c.kind), c)
+    return list(seen.values())
 
-@pytest.mark.parametrize('name,make,n_out', SEG, ids=[s[0] for s in SEG])
-def test_unet_learner(seg_dls, tmp_path, name, make, n_out):
+@pytest.mark.parametrize('case', _unet_cases(), ids=lambda c: c.id)
+def test_unet_learner(seg_dls, tmp_path, case):
     torch.manual_seed(0)
-    learn = unet_learner(seg_dls, resnet18, pretrained=False, loss_func=make(), n_out=n_out, path=tmp_path)
+    n_out = 1 if case.kind=='segb' else len(CODES) # one logit, or one per class
+    learn = unet_learner(seg_dls, resnet18, pretrained=False, loss_func=case.make(), n_out=n_out, path=tmp_path)
     with learn.no_bar(), learn.no_logging(): learn.fit(1, 1e-3)
     with learn.no_bar(): preds,targs,dec,losses = learn.get_preds(with_decoded=True, with_loss=True)
     eq(dec.shape, targs.shape)                    # decodes gives the mask format, (N,H,W)
@@ -39,6 +44,7 @@ def test_unet_learner(seg_dls, tmp_path, name, make, n_out):
     xb = seg_dls.valid.one_batch()[0]
     with learn.no_bar(), l2.no_bar(): close(learn.get_preds(dl=[(xb,)])[0], l2.get_preds(dl=[(xb,)])[0])
 
+@pytest.mark.segmentation
 def test_dice_empty_mask_fp16_and_ignore():
     "An empty mask predicted empty is perfect in half precision; ignored pixels change nothing; 3-D volumes work"
     x = torch.full((2,2,64,64,8), -30.).half(); x[:,0] = 30; x.requires_grad_()
@@ -47,7 +53,7 @@ def test_dice_empty_mask_fp16_and_ignore():
     close(loss.item(), 0, eps=1e-6); assert torch.isfinite(x.grad).all()
     x,t = torch.randn(2,3,16,16),torch.randint(0, 3, (2,16,16))
     t2 = t.clone(); t2[:, :4] = 255; x2 = x.clone(); x2[:, :, :4] = 50*torch.randn(2,3,4,16)
-    for make in (DiceLossFlat, JaccardLossFlat, TverskyLossFlat, LovaszSoftmaxLossFlat):
+    for make in loss_classes(by_family('segmentation')):
         close(make(ignore_index=255)(x2, t2), make(ignore_index=255)(x[:, :, 4:], t[:, 4:]))
 
 def _digits(img=False):
@@ -59,6 +65,7 @@ def _digits(img=False):
 
 def _mlp(h): return nn.Sequential(nn.Flatten(), nn.Linear(64, h), nn.ReLU(), nn.Linear(h, 10))
 
+@pytest.mark.distribution
 @pytest.mark.parametrize('cb', [MixUp, CutMix])
 def test_soft_target_mixup_cutmix(cb):
     lf = SoftTargetCrossEntropyFlat()
@@ -68,6 +75,7 @@ def test_soft_target_mixup_cutmix(cb):
     assert learn.loss_func is lf       # MixHandler swapped its mixing loss in and back out
     assert err < 0.15, err
 
+@pytest.mark.distribution
 def test_distillation_learner(tmp_path):
     dls = _digits()
     torch.manual_seed(0); teacher = _mlp(128)
@@ -86,6 +94,7 @@ def test_distillation_learner(tmp_path):
     l2 = load_learner(tmp_path/'d.pkl')
     eq(l2.loss_func.teacher_out, None); eq(type(l2.loss_func.teacher), nn.Sequential)
 
+@pytest.mark.combination
 def test_combined_components_logged():
     dls = _digits()
     torch.manual_seed(0)

@@ -9,6 +9,8 @@ import fastai.callback.progress, fastai.callback.core # Learner.no_bar
 from fastai_losses.all import *
 from fastai_losses.backbones import WeightsUnavailable
 
+pytestmark = pytest.mark.generation # not parametrized over the registry, all about its generation family
+
 def _img_learner(loss_func, n=48, path=None):
     g = torch.Generator().manual_seed(0)
     y = torch.rand(n, 3, 16, 16, generator=g); x = (y+0.1*torch.randn(n, 3, 16, 16, generator=g)).clamp(0, 1)

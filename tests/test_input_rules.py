@@ -1,9 +1,11 @@
 "The rules that are not one registry case each: continuity at empty classes, construction-time refusals, the triplet warning"
-import warnings, pytest, torch
+import inspect, warnings, pytest, torch
 from fastcore.test import test_close as close, test_fail as fails
 from fastai_losses.all import *
+from registry import by_family, loss_classes, family_param
 
-OVERLAP = [DiceLossFlat, JaccardLossFlat, TverskyLossFlat, FocalTverskyLossFlat]
+# the overlap losses (Dice, Jaccard, Tversky...): the segmentation losses with a `smooth`
+OVERLAP = [family_param(m, family=f) for m,f in loss_classes(by_family('segmentation')).items() if 'smooth' in inspect.signature(m).parameters]
 
 @pytest.mark.parametrize('make', OVERLAP, ids=lambda m: m.__name__)
 @pytest.mark.parametrize('mode', ['binary', 'multiclass'])
@@ -28,6 +30,7 @@ def test_refused_at_construction(make):
     fails(lambda: make(smooth=0.), contains="expected smooth > 0")
     make(mode='binary', weight=[2.]) # one value is fine
 
+@pytest.mark.embedding
 def test_triplet_warns_once_without_positives():
     lf = TripletLossFlat()
     x = torch.randn(6, 4, requires_grad=True)

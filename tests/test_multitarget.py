@@ -11,6 +11,8 @@ from fastai_losses.all import *
 from registry import MULTI_CASES, MULTI_IDS, gen
 from test_fastai import _targets, SHAPE
 
+pytestmark = pytest.mark.multitarget # every test here, also those not parametrized over `MULTI_CASES`
+
 @pytest.fixture(params=MULTI_CASES, ids=MULTI_IDS)
 def mcase(request): return request.param
 

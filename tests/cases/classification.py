@@ -1,0 +1,50 @@
+"Classification cases: softmax over a class axis, integer targets; weights, label smoothing, `ignore_index`, and volumes (N,C,D,H,W)"
+import torch, torch.nn.functional as F
+from fastai_losses.all import *
+from .core import family_case, N_CLS, W, cls_data, cls_ign_data, logprob_data, vol_data, vol1_data, vol_logprob_data
+
+case = family_case('classification')
+
+def p_t(x, t): return F.softmax(x, 1).gather(1, t.clamp_min(0).unsqueeze(1)).squeeze(1) # class axis 1, any rank
+def weight_den(x, t): return W[t].sum() # a weighted mean's denominator
+def kept(x, t): return (t!=-100).sum()  # the mean over targets not ignored
+
+def ce_ref(x, t):        return F.cross_entropy(x, t, reduction='none')
+def ce_weight_ref(x, t): return F.cross_entropy(x, t, weight=W, reduction='none')
+def focal_ref(x, t):     return -(1-p_t(x,t))**2*torch.log(p_t(x,t))
+def focal_alpha_weight_ls_ref(x, t):
+    "alpha per class times the focusing term, on fastai's p_t from the weighted, smoothed cross-entropy"
+    return W.flip(0)[t]*(1-p_t(x,t))**1.5*F.cross_entropy(x, t, weight=W, label_smoothing=0.1, reduction='none')
+def ls_torch_ref(x, t):  return F.cross_entropy(x, t, label_smoothing=0.1, reduction='none')
+def poly_ref(x, t):      return -torch.log(p_t(x,t)) + (1-p_t(x,t))
+def nll_ref(x, t):       return -x.gather(1, t[:,None])[:,0]
+def ls_ref(x, t, eps=0.1):
+    "Label smoothing written out, 0 where ignored"
+    logp = F.log_softmax(x, 1); c = x.shape[1]
+    l = -(1-eps)*logp.gather(1, t.clamp_min(0).unsqueeze(1)).squeeze(1) - eps/c*logp.sum(1)
+    return torch.where(t!=-100, l, 0)
+def focal_gamma05_ignore_ref(x, t): return torch.where(t!=-100, -(1-p_t(x,t))**0.5*torch.log(p_t(x,t)), 0)
+def ce_vol_n1_ref(x, t):   return F.cross_entropy(x, t[:,0], reduction='none')
+def nll_vol_ref(x, t):     return -x.gather(1, t.unsqueeze(1)).squeeze(1)
+
+CASES = [
+    case('CrossEntropyLossFlat', lambda: CrossEntropyLossFlat(),    cls_data, ce_ref, 'cls', n_out=N_CLS),
+    case('CrossEntropyLossFlat-weight', lambda: CrossEntropyLossFlat(weight=W.float()), cls_data, ce_weight_ref, 'cls', mean_den=weight_den, n_out=N_CLS),
+    case('FocalLossFlat',      lambda: FocalLossFlat(gamma=2.),     cls_data, focal_ref, 'cls', n_out=N_CLS),
+    case('FocalLossFlat-alpha-weight-ls', lambda: FocalLossFlat(gamma=1.5, alpha=W.flip(0).float(), weight=W.float(), label_smoothing=0.1), cls_data,
+         focal_alpha_weight_ls_ref, 'cls', mean_den=weight_den, n_out=N_CLS),
+    case('LabelSmoothingCrossEntropyFlat', lambda: LabelSmoothingCrossEntropyFlat(eps=0.1), cls_data, ls_torch_ref, 'cls', n_out=N_CLS),
+    case('PolyLossFlat',       lambda: PolyLossFlat(epsilon=1.),    cls_data, poly_ref, 'cls', n_out=N_CLS),
+    case('NLLLossFlat',        lambda: NLLLossFlat(),               logprob_data, nll_ref, 'cls', n_out=N_CLS, tail=lambda: torch.nn.LogSoftmax(-1)),
+    # partly ignored targets, and focusing parameters below 1 (NaN gradients in peers)
+    case('CrossEntropyLossFlat-ignore', lambda: CrossEntropyLossFlat(), cls_ign_data, ce_ref, 'cls', mean_den=kept, n_out=N_CLS),
+    case('LabelSmoothingCrossEntropyFlat-ignore', lambda: LabelSmoothingCrossEntropyFlat(eps=0.1), cls_ign_data, ls_ref, 'cls', mean_den=kept, n_out=N_CLS),
+    case('FocalLossFlat-gamma0.5-ignore', lambda: FocalLossFlat(gamma=0.5), cls_ign_data, focal_gamma05_ignore_ref, 'cls', mean_den=kept, n_out=N_CLS),
+    # volumes (N,C,D,H,W) with the class axis at 1
+    case('CrossEntropyLossFlat-vol', lambda: CrossEntropyLossFlat(axis=1), vol_data, ce_ref, 'cls', n_out=3, spatial=3),
+    case('CrossEntropyLossFlat-vol-N1', lambda: CrossEntropyLossFlat(axis=1), vol1_data, ce_vol_n1_ref, 'cls', n_out=3, spatial=3),
+    case('FocalLossFlat-vol', lambda: FocalLossFlat(axis=1), vol_data, focal_ref, 'cls', n_out=3, spatial=3),
+    case('LabelSmoothingCrossEntropyFlat-vol', lambda: LabelSmoothingCrossEntropyFlat(axis=1), vol_data, ls_ref, 'cls', n_out=3, spatial=3),
+    case('PolyLossFlat-vol', lambda: PolyLossFlat(axis=1), vol_data, poly_ref, 'cls', n_out=3, spatial=3),
+    case('NLLLossFlat-vol', lambda: NLLLossFlat(axis=1), vol_logprob_data, nll_vol_ref, 'cls', n_out=3, spatial=3, tail=lambda: torch.nn.LogSoftmax(1)),
+]
