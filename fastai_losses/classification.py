@@ -121,7 +121,10 @@ class FocalLoss(nn.Module):
                             "pass one value per class, or use `weight`")
         self.register_buffer('alpha', as_buffer(alpha)); self.register_buffer('weight', as_buffer(weight))
     def extra_repr(self):
-        return f"gamma={self.gamma}, ignore_index={self.ignore_index}, label_smoothing={self.label_smoothing}"
+        # per-class values named by their count: an advised or class-balanced loss must not print as an unweighted one
+        per = ''.join(f", {k}=({v.numel()} values)" for k,v in (('weight', self.weight), ('alpha', self.alpha))
+                      if v is not None)
+        return f"gamma={self.gamma}{per}, ignore_index={self.ignore_index}, label_smoothing={self.label_smoothing}"
     def forward(self, inp, targ):
         return focal_loss(inp, targ, gamma=self.gamma, weight=self.weight, alpha=self.alpha,
                           ignore_index=self.ignore_index, label_smoothing=self.label_smoothing,
