@@ -53,7 +53,7 @@ class _ImbalancedClasses(Rule):
     def advise(self, f):
         r,n,c = f['imbalance'],f['items'],f['counts']
         beta = 1-1/n # Cui et al.'s beta=(N-1)/N, N the largest volume a class can have: here the training set
-        return (FocalLossFlat(gamma=2., alpha=class_balanced_weights(c, beta)),
+        return (FocalLossFlat(gamma=2., alpha=class_balanced_weights(c, beta=beta)),
                 f"imbalance {r:.1f}:1 (largest class {max(c)} items, smallest {min(v for v in c if v)}), at or above "
                 f"{IMBALANCE:g}:1; class-balanced weights with beta = 1-1/{n} = {beta:.4g}",
                 [('CrossEntropyLossFlat', f"every item counts the same, so the classes weigh {r:.1f}:1 in the loss"),

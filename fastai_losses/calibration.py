@@ -27,6 +27,7 @@ def _bins(probs:Tensor, targ:Tensor, n_bins:int)->tuple:
 def calibration_error(
     probs:Tensor, # Probabilities (N,C), each row summing to 1
     targ:Tensor, # Class indices (N,)
+    *,
     n_bins:int=15, # Equal-width bins of confidence over (0, 1]
 )->Tensor:
     "Expected calibration error of the top label (Guo et al. 2017, eq. 3), with equal-width confidence bins $(lo, hi]$"
@@ -53,12 +54,12 @@ class CalibrationError(Metric):
     @property
     def value(self):
         if not self.probs: return None
-        return calibration_error(torch.cat(self.probs), torch.cat(self.targs), self.n_bins).item()
+        return calibration_error(torch.cat(self.probs), torch.cat(self.targs), n_bins=self.n_bins).item()
     @property
     def name(self): return 'ece'
 
 # %% ../nbs/11_calibration.ipynb #2822c027
-def plot_calibration(learn, dl=None, n_bins:int=15, figsize=(5, 5), ax=None):
+def plot_calibration(learn, *, dl=None, n_bins:int=15, figsize=(5, 5), ax=None):
     "Reliability diagram of `learn` on `dl` (the validation set): accuracy and count per confidence bin, and the ECE"
     import matplotlib.pyplot as plt
     from mpl_toolkits.axes_grid1 import make_axes_locatable
@@ -73,7 +74,7 @@ def plot_calibration(learn, dl=None, n_bins:int=15, figsize=(5, 5), ax=None):
     ax.bar(mid[n>0], acc[n>0], width=1/n_bins, edgecolor='k', alpha=0.7, label='accuracy')
     ax.plot([0, 1], [0, 1], 'k--', lw=1, label='perfect calibration')
     ax.set_ylabel('accuracy'); ax.set_xlim(0, 1); ax.set_ylim(0, 1); ax.tick_params(labelbottom=False)
-    ece = calibration_error(probs, targ, n_bins).item()
+    ece = calibration_error(probs, targ, n_bins=n_bins).item()
     ax.set_title(f"ECE {ece:.3f} on {len(targ)} items"); ax.legend(loc='upper left')
     # the counts under the diagram, in a panel cut from `ax` (so it works on an `ax` of a grid too)
     cax = make_axes_locatable(ax).append_axes('bottom', size='30%', pad=0.1, sharex=ax)
@@ -90,7 +91,7 @@ def _softmax_loss(lf):
                         "expected a softmax Flat loss (CrossEntropyLossFlat, FocalLossFlat, ...)")
     return t
 
-def fit_temperature(learn, dl=None, max_iter:int=100)->float:
+def fit_temperature(learn, *, dl=None, max_iter:int=100)->float:
     "Fit `learn.loss_func`'s softmax temperature on `dl` (the validation set), minimising the NLL (Guo et al. 2017)"
     t = _softmax_loss(learn.loss_func)
     with learn.no_bar(): logits,targ = learn.get_preds(dl=dl, act=lambda o: o)
@@ -111,7 +112,7 @@ def _score(metric, probs, targ, thresh):
     m.accum_values(probs>thresh, targ) # `>`, as the sigmoid losses' `decodes`
     return float(m.value)
 
-def tune_threshold(learn, metric=None, dl=None, per_class:bool=False, grid=None)->float|Tensor:
+def tune_threshold(learn, *, metric=None, dl=None, per_class:bool=False, grid=None)->float|Tensor:
     "Set and return `learn.loss_func.thresh`: the threshold (per class if `per_class`) that maximises `metric` on `dl`"
     lf = learn.loss_func
     if not hasattr(lf, 'thresh'):

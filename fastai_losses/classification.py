@@ -236,6 +236,7 @@ class NLLLossFlat(_ClassFlat):
 # %% ../nbs/02_classification.ipynb #37954dbe
 def class_balanced_weights(
     counts, # Number of training items in each class
+    *,
     beta:float=0.9999, # Hyperparameter in [0, 1): 0 gives equal weights, values near 1 approach inverse frequency
 )->Tensor:
     "Per-class weights $(1-\\beta)/(1-\\beta^{n_c})$ (Cui et al. 2019, eq. 7), summing to the number of classes present"
