@@ -62,8 +62,16 @@ def _ddp_data():
 
 def test_ddp_matches_single_process():
     "DDP over 2 gloo processes, each with half of every batch, ends with the parameters of one process on the whole batches"
-    world,q = 2,mp.get_context('spawn').SimpleQueue()
-    mp.start_processes(_ddp_worker, args=(world, _free_port(), q), nprocs=world, start_method='spawn', join=True)
+    world = 2
+    for attempt in (0, 1):
+        q = mp.get_context('spawn').SimpleQueue()
+        # gloo can abort a process while it tears down on a loaded 2-core machine (seen once each in two CI runs, never
+        # alone): one retry on SIGABRT; any other failure, or a second abort, fails the test
+        try: mp.start_processes(_ddp_worker, args=(world, _free_port(), q), nprocs=world, start_method='spawn', join=True)
+        except mp.ProcessExitedException as e:
+            if attempt or 'SIGABRT' not in str(e): raise
+            continue
+        break
     ddp_params = q.get()
     x,t,model,lf = _ddp_data()
     opt = torch.optim.SGD(model.parameters(), lr=0.5)
