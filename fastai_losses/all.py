@@ -13,6 +13,7 @@ from .multitarget import *
 from .callback import *
 from .calibration import *
 from .advisor import *
+from .segmetrics import *
 from .lab.runner import *
 # Every name that fastai's star imports also define keeps fastai's meaning (its positional order, defaults,
 # `activation`/`decodes`). fastai's `DiceLoss(axis=1, smooth=1e-6, reduction='sum')` scores each image and class and

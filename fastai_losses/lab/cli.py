@@ -27,21 +27,23 @@ def _parser():
         description="Fine-tune once per loss under one seed, log loss and metric for every batch, print the results "
                     "table, and write results.csv, per_batch.csv and PNG plots to --out.")
     c.add_argument('--data', default='digits', help="'digits' (scikit-learn's handwritten digits, no download), "
-                   f"'pets' (Oxford-IIIT PETS: ${PETS_ENV}, else downloaded), or a path to a PETS-style folder "
-                   "(default: digits)")
-    c.add_argument('--losses', default='ce,focal,ls,poly',
-                   help=f"comma-separated loss names, from: {', '.join(named_losses)} (default: ce,focal,ls,poly)")
+                   f"'pets' (Oxford-IIIT PETS: ${PETS_ENV}, else downloaded), a path to a PETS-style folder, or "
+                   "'shapes' (synthetic thin curves and small blobs to segment, no download) (default: digits)")
+    c.add_argument('--losses', default=None,
+                   help=f"comma-separated loss names, from: {', '.join(named_losses)}; for --data shapes from: "
+                   f"{', '.join(seg_losses)} (default: ce,focal,ls,poly; ce,dice,dicece for shapes)")
     c.add_argument('--label', default='breed', choices=['breed','species'],
                    help="PETS labels: 37 breeds, or cat vs dog (default: breed)")
     c.add_argument('--arch', default=None, choices=archs, help="architecture; default small_cnn for digits "
                    "(from scratch), efficientnet_lite0 (pretrained, offline) for PETS")
     c.add_argument('--no-pretrained', action='store_true', help="train a named architecture from scratch")
     c.add_argument('--epochs', type=int, default=None,
-                   help="epochs after unfreezing (default: 3 for digits, 1 for PETS)")
+                   help="epochs after unfreezing (default: 3 for digits, 1 for PETS, 5 for shapes)")
     c.add_argument('--freeze-epochs', type=int, default=1, help="epochs with the body frozen (default: 1)")
     c.add_argument('--lr', type=float, default=None, help="base learning rate (default: 1e-2 for efficientnet_lite0 "
                    "and small_cnn, fastai's 2e-3 for resnets)")
-    c.add_argument('--size', type=int, default=None, help="image side (default: 32 for digits, 160 for PETS)")
+    c.add_argument('--size', type=int, default=None,
+                   help="image side (default: 32 for digits, 160 for PETS, 64 for shapes)")
     c.add_argument('--bs', type=int, default=None, help="batch size (default: 64 for digits, 16 for PETS)")
     c.add_argument('--n-per-class', type=int, default=None, help="keep this many images per class (quick runs)")
     c.add_argument('--drop', default=None, help=_drop_help)
@@ -113,6 +115,12 @@ def _parse_drop(s):
 
 def _compare_dls(a, drop):
     "(dls, arch, epochs) for `fastai-losses compare`'s `--data`"
+    if a.data=='shapes':
+        bad = [o for o,v in (('--drop', drop), ('--n-per-class', a.n_per_class)) if v]
+        if bad: raise ValueError(f"{' and '.join(bad)}: --data shapes has no classes to subsample")
+        dls = shapes_dls(size=a.size or 64, bs=a.bs or 16, seed=a.seed)
+        return dls,a.arch or 'small_unet',a.epochs or 5
+    if a.arch=='small_unet': raise ValueError(f"--arch small_unet segments: use it with --data shapes")
     if a.data=='digits':
         arch = a.arch or 'small_cnn'
         dls = digits_dls(size=a.size or 32, bs=a.bs or 64, seed=a.seed, n_per_class=a.n_per_class, drop=drop,
@@ -134,10 +142,15 @@ def run_cli(argv=None)->LossComparison|Advice:
     if a.freeze_epochs<0: p.error(f"--freeze-epochs must be 0 or more, got {a.freeze_epochs}")
     import matplotlib; matplotlib.use('Agg')
     try:
-        losses = get_losses(a.losses)
+        seg = a.data=='shapes'
+        if seg and a.arch not in (None, 'small_unet'):
+            raise ValueError(f"--data shapes is segmentation: --arch small_unet (the default), got {a.arch}")
+        losses = get_losses(a.losses or ('ce,dice,dicece' if seg else 'ce,focal,ls,poly'),
+                            task='segmentation' if seg else 'classification')
         dls,arch,epochs = _compare_dls(a, _parse_drop(a.drop) if a.drop else None)
+        mets = dict(metrics=segmentation_metrics()) if seg else {}
         res = compare_losses(dls, arch, losses, epochs=epochs, freeze_epochs=a.freeze_epochs, lr=a.lr, seed=a.seed,
-                             pretrained=not a.no_pretrained, show_progress=not a.quiet)
+                             pretrained=not a.no_pretrained, show_progress=not a.quiet, **mets)
     except (ValueError, DataNotFound, WeightsUnavailable) as e:
         print(f"fastai-losses compare: error: {e}", file=sys.stderr); sys.exit(2)
     print(res.results.to_string(index=False)); print(res.verdict())

@@ -1,4 +1,4 @@
-"""Oxford-IIIT PETS for the demos, and scikit-learn's handwritten digits as the embedded default that needs no download
+"""Oxford-IIIT PETS for the demos; scikit-learn's handwritten digits and synthetic thin and small shapes as embedded sets that need no download
 
 Docs: https://fastai-losses.github.io/fastai_losses/data.html.md"""
 
@@ -7,8 +7,9 @@ Docs: https://fastai-losses.github.io/fastai_losses/data.html.md"""
 # %% ../../nbs/20_data.ipynb #bde1fd59
 from __future__ import annotations
 import fastai_losses.core # first: it imports fastai without torch 2.14's `torch.jit.script` FutureWarning
-import os, re, random
+import math, os, re, random
 from pathlib import Path
+from torch import Tensor
 import numpy as np, torch, torch.nn as nn, torch.nn.functional as F
 from fastcore.basics import store_attr
 from fastai.data.core import Datasets, DataLoaders
@@ -18,12 +19,12 @@ from fastai.data.external import untar_data, URLs
 from fastai.vision.core import PILImage
 from fastai.vision.data import ImageBlock
 from fastai.vision.augment import Resize, RandomResizedCrop, Flip
-from fastai.torch_core import TensorImage
+from fastai.torch_core import TensorImage, TensorMask
 from fastai.data.transforms import Normalize
 
 # %% auto #0
-__all__ = ['PETS_ENV', 'imagenet_stats', 'DataNotFound', 'pets_path', 'pets_label', 'RegexLabeller', 'species_label', 'pets_dls',
-           'digits_dls']
+__all__ = ['PETS_ENV', 'imagenet_stats', 'shapes_codes', 'DataNotFound', 'pets_path', 'pets_label', 'RegexLabeller',
+           'species_label', 'pets_dls', 'digits_dls', 'shapes_item', 'shapes_dls']
 
 # %% ../../nbs/20_data.ipynb #bba2a812
 PETS_ENV = 'FASTAI_LOSSES_PETS'
@@ -146,3 +147,52 @@ def digits_dls(
     splits = RandomSplitter(valid_pct, seed=seed)(items)
     dss = Datasets(items, tfms=[[ItemGetter(0)], [ItemGetter(1), Categorize()]], splits=splits)
     return dss.dataloaders(bs=bs, device=device or 'cpu')
+
+# %% ../../nbs/20_data.ipynb #b923fa3f
+def _polyline_dist(pts:Tensor, yy:Tensor, xx:Tensor)->Tensor:
+    "Distance of every pixel of the grid (`yy`, `xx`) to the polyline through `pts` (k,2) in (y,x)"
+    a,b = pts[:-1],pts[1:]
+    p = torch.stack([yy,xx], -1).reshape(-1, 1, 2)
+    ab = b-a; s = ((p-a)*ab).sum(-1)/(ab*ab).sum(-1).clamp_min(1e-9)
+    return (p-(a+s.clamp(0, 1)[..., None]*ab)).norm(dim=-1).amin(1).reshape(yy.shape)
+
+def shapes_item(rng:np.random.Generator, size:int=64)->tuple:
+    "One image (size,size) in about [0,1] and its 0/1 mask of thin curves and small blobs, drawn from `rng`"
+    yy,xx = torch.meshgrid(*[torch.arange(size, dtype=torch.float32)]*2, indexing='ij')
+    img,mask = torch.zeros(size, size),torch.zeros(size, size, dtype=torch.bool)
+    for _ in range(rng.integers(1, 4)): # thin curves: a random walk of 2-pixel steps whose heading turns smoothly
+        p,ang = rng.uniform(4, size-4, 2),rng.uniform(0, 2*math.pi); pts = [p]
+        for _ in range(rng.integers(20, 40)):
+            ang += rng.normal(0, 0.35); p = p+2*np.array([math.sin(ang), math.cos(ang)])
+            if not (1<=p[0]<=size-2 and 1<=p[1]<=size-2): break
+            pts.append(p)
+        if len(pts)<4: continue
+        d,w = _polyline_dist(torch.tensor(np.array(pts), dtype=torch.float32), yy, xx),rng.uniform(0.6, 1.1)
+        mask |= d<=w; img = torch.maximum(img, rng.uniform(0.35, 0.8)*torch.exp(-(d/w)**2/2))
+    for _ in range(rng.integers(2, 7)): # small blobs
+        c,r = rng.uniform(3, size-3, 2),rng.uniform(1.2, 2.8)
+        d = ((yy-c[0])**2+(xx-c[1])**2).sqrt()
+        mask |= d<=r; img = torch.maximum(img, rng.uniform(0.35, 0.8)*torch.sigmoid((r-d)*3))
+    c,s = rng.uniform(0, size, 2),rng.uniform(6, 14) # a faint wide distractor, not in the mask
+    img = img+0.25*torch.exp(-((yy-c[0])**2+(xx-c[1])**2)/(2*s*s))
+    return img+torch.tensor(rng.normal(0, 0.12, (size, size)), dtype=torch.float32),mask.long()
+
+shapes_codes = ['background', 'structure']
+
+def shapes_dls(
+    *,
+    n:int=200, # Images drawn
+    size:int=64, # Image side
+    bs:int=16, # Batch size
+    valid_pct:float=0.2, # Share held out for validation
+    seed:int=42, # Seed of the images, the masks and the split
+    device=None, # Device of the batches
+)->DataLoaders:
+    "Synthetic segmentation `DataLoaders`: images (3,size,size) of thin curves and small blobs, masks (size,size)"
+    rng = np.random.default_rng(seed)
+    items = [shapes_item(rng, size) for _ in range(n)]
+    items = [(TensorImage(x[None].expand(3, -1, -1).clone()), TensorMask(m)) for x,m in items]
+    dss = Datasets(items, tfms=[[ItemGetter(0)], [ItemGetter(1)]], splits=RandomSplitter(valid_pct, seed=seed)(items))
+    dls = dss.dataloaders(bs=bs, device=device or 'cpu')
+    dls.c,dls.codes = len(shapes_codes),shapes_codes # what `make_learner` and the advisor read
+    return dls

@@ -12,6 +12,7 @@ import torch.nn as nn
 from fastcore.basics import listify
 from fastai.torch_core import params
 from fastai.layers import ConvLayer
+from fastai.vision.models.unet import DynamicUnet
 from fastai.learner import Learner
 from fastai.metrics import error_rate
 from fastai.callback.core import Callback, TrainEvalCallback
@@ -20,7 +21,7 @@ from ..backbones import *
 from .data import imagenet_stats
 
 # %% auto #0
-__all__ = ['archs', 'small_cnn', 'MultiHead', 'BodyBnEval', 'default_lr', 'arch_stats', 'make_learner']
+__all__ = ['archs', 'small_cnn', 'small_unet', 'MultiHead', 'BodyBnEval', 'default_lr', 'arch_stats', 'make_learner']
 
 # %% ../../nbs/21_models.ipynb #c9e50ccf
 def small_cnn(
@@ -32,6 +33,18 @@ def small_cnn(
     "A small CNN trained from scratch: three stride-2 `ConvLayer`s, average pooling and a linear head"
     body = nn.Sequential(ConvLayer(n_in, nf, stride=2), ConvLayer(nf, nf*2, stride=2), ConvLayer(nf*2, nf*4, stride=2))
     return nn.Sequential(body, nn.Sequential(nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(nf*4, n_out)))
+
+def small_unet(
+    *,
+    n_in:int=3, # Input channels
+    n_out:int=2, # Classes of the mask
+    size:tuple=(64, 64), # Image size, which `DynamicUnet` needs to build its decoder
+    nf:int=16, # Filters of the first layer, doubled at each of the three stride-2 layers
+)->nn.Module:
+    "fastai's `DynamicUnet` on a small body trained from scratch: logits (N,`n_out`,*`size`) for segmentation"
+    body = nn.Sequential(ConvLayer(n_in, nf), ConvLayer(nf, nf*2, stride=2), ConvLayer(nf*2, nf*4, stride=2),
+                         ConvLayer(nf*4, nf*8, stride=2))
+    return DynamicUnet(body, n_out, size, blur=False, self_attention=False)
 
 def _body_head_splitter(m): return [params(m[0]), params(m[1])]
 
@@ -49,10 +62,10 @@ class BodyBnEval(Callback):
         for m in self.model[0].modules():
             if isinstance(m, bn_types): m.eval()
 
-archs = ('efficientnet_lite0', 'resnet18', 'resnet34', 'resnet50', 'small_cnn')
+archs = ('efficientnet_lite0', 'resnet18', 'resnet34', 'resnet50', 'small_cnn', 'small_unet')
 def default_lr(arch)->float:
-    "Base learning rate for `fine_tune`: 1e-2 for `efficientnet_lite0` and `small_cnn` (measured), else fastai's 2e-3"
-    return 1e-2 if arch in ('efficientnet_lite0','small_cnn') else 2e-3
+    "Base learning rate for `fine_tune`: 1e-2 for `efficientnet_lite0` and the small models (measured), else fastai's 2e-3"
+    return 1e-2 if arch in ('efficientnet_lite0','small_cnn','small_unet') else 2e-3
 
 def arch_stats(arch:str)->tuple:
     "The input normalisation (mean, std) that `arch`'s pretrained weights expect"
@@ -82,6 +95,9 @@ def make_learner(
     if arch=='small_cnn':
         # one parameter group: `fine_tune`'s frozen stage freezes nothing, as a random body should not be frozen
         return Learner(dls, small_cnn(n_out=n_out), loss_func=loss_func, metrics=metrics, **kwargs)
+    if arch=='small_unet':
+        size = tuple(dls.train_ds[0][0].shape[-2:]) # the decoder is built for the images' size
+        return Learner(dls, small_unet(n_out=n_out, size=size), loss_func=loss_func, metrics=metrics, **kwargs)
     if arch=='efficientnet_lite0':
         body = EfficientNetLite0Body(pretrained=pretrained)
         pool = [nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Dropout(0.2)]

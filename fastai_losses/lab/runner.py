@@ -12,19 +12,21 @@ from pathlib import Path
 import numpy as np, pandas as pd, torch
 from fastcore.basics import store_attr, listify
 from fastai.torch_core import set_seed
-from fastai.metrics import error_rate
+from fastai.metrics import error_rate, Dice
 import fastai.callback.schedule, fastai.callback.progress
 from ..core import CombinedLoss, SoftmaxDecodes
 from ..classification import *
 from ..multilabel import *
 from ..distribution import *
+from ..segmentation import *
 from ..callback import *
 from ..calibration import *
 from ..advisor import *
+from ..segmetrics import *
 from .models import *
 
 # %% auto #0
-__all__ = ['named_losses', 'LossComparison', 'compare_losses', 'get_losses']
+__all__ = ['named_losses', 'seg_losses', 'LossComparison', 'compare_losses', 'segmentation_metrics', 'get_losses']
 
 # %% ../../nbs/22_compare.ipynb #4513fd43
 class LossComparison:
@@ -107,7 +109,7 @@ def compare_losses(
     "Fine-tune `arch` on `dls` once per loss under the same seed, with `LossMetricLogger` attached"
     if not losses: raise ValueError("compare_losses: no losses given")
     metrics = listify(metrics)
-    if arch=='small_cnn' or not pretrained:
+    if arch in ('small_cnn','small_unet') or not pretrained:
         what = arch if isinstance(arch, str) else type(arch).__name__
         print(f"note: {what} is trained from scratch (no pretrained weights)")
     lr = lr or default_lr(arch)
@@ -155,13 +157,31 @@ named_losses = {
     'soft_ce': SoftTargetCrossEntropyFlat, 'advised': Advised, # `recommend_loss`'s choice for the data
 }
 
-def get_losses(names:str|list)->dict:
-    "{name: loss} for comma-separated `names` from `named_losses`"
+# the same short names for masks: the class axis is 1, and the overlap losses join in
+seg_losses = {
+    'ce': lambda: CrossEntropyLossFlat(axis=1), 'focal': lambda: FocalLossFlat(axis=1), 'dice': DiceLossFlat,
+    'jaccard': JaccardLossFlat, 'tversky': TverskyLossFlat, 'lovasz': LovaszSoftmaxLossFlat,
+    'dicece': lambda: CombinedLoss(CrossEntropyLossFlat(axis=1), DiceLossFlat()),
+}
+_loss_tasks = {'classification': named_losses, 'segmentation': seg_losses}
+
+def segmentation_metrics()->list:
+    "The metrics of `--data shapes`: foreground Dice (compared), component error, skeleton and small-object recall"
+    return [Dice(), component_error, SkeletonRecall(), SmallObjectRecall()]
+
+def get_losses(
+    names:str|list, # Comma-separated names (or a list) from `named_losses`, or `seg_losses` for segmentation
+    *,
+    task:str='classification', # 'classification' or 'segmentation': which names
+)->dict:
+    "{name: loss} for comma-separated `names` from the `task`'s named losses"
+    if task not in _loss_tasks: raise ValueError(f"get_losses: task={task!r}; expected one of {', '.join(_loss_tasks)}")
+    named_losses = _loss_tasks[task]
     names = names.split(',') if isinstance(names, str) else list(names)
     names = [n.strip() for n in names if n.strip()]
     bad = [n for n in names if n not in named_losses]
     if bad or not names:
-        raise ValueError(f"unknown loss {', '.join(bad) or '(none given)'}; valid choices: {', '.join(named_losses)}")
+        raise ValueError(f"unknown {task} loss {', '.join(bad) or '(none given)'}; valid choices: {', '.join(named_losses)}")
     # a dict would keep one of them silently; under one seed and the same data a repeat is the same run anyway
     dup = sorted({n for n in names if names.count(n)>1})
     if dup: raise ValueError(f"loss {', '.join(dup)} named more than once; each loss runs once per comparison "
