@@ -1,4 +1,4 @@
-"""Oxford-IIIT PETS for the demos; scikit-learn's handwritten digits and synthetic thin and small shapes as embedded sets that need no download
+"""Oxford-IIIT PETS for the demos; handwritten digits and thin and small shapes: embedded sets, no download
 
 Docs: https://fastai-losses.github.io/fastai_losses/data.html.md"""
 
@@ -148,7 +148,7 @@ def digits_dls(
     dss = Datasets(items, tfms=[[ItemGetter(0)], [ItemGetter(1), Categorize()]], splits=splits)
     return dss.dataloaders(bs=bs, device=device or 'cpu')
 
-# %% ../../nbs/20_data.ipynb #b923fa3f
+# %% ../../nbs/20_data.ipynb #a326bb5d
 def _polyline_dist(pts:Tensor, yy:Tensor, xx:Tensor)->Tensor:
     "Distance of every pixel of the grid (`yy`, `xx`) to the polyline through `pts` (k,2) in (y,x)"
     a,b = pts[:-1],pts[1:]

@@ -64,7 +64,7 @@ class BodyBnEval(Callback):
 
 archs = ('efficientnet_lite0', 'resnet18', 'resnet34', 'resnet50', 'small_cnn', 'small_unet')
 def default_lr(arch)->float:
-    "Base learning rate for `fine_tune`: 1e-2 for `efficientnet_lite0` and the small models (measured), else fastai's 2e-3"
+    "Base learning rate of `fine_tune`: 1e-2 for `efficientnet_lite0` and the small models (measured), else 2e-3"
     return 1e-2 if arch in ('efficientnet_lite0','small_cnn','small_unet') else 2e-3
 
 def arch_stats(arch:str)->tuple:
