@@ -54,8 +54,8 @@ def _parser():
     a = sub.add_parser('advise', help="print the loss `recommend_loss` advises for the data, with its figures and rule",
         description="Measure the training targets and print the advised loss, the rule that fired, the figures and "
                     "the alternatives.")
-    a.add_argument('--data', default='digits', help="'digits', 'pets', or a folder of images in class subfolders "
-                   "(fastai's `ImageDataLoaders.from_folder` layout)")
+    a.add_argument('--data', default='digits', help="'digits', 'pets', 'shapes' (masks), or a folder of images in "
+                   "class subfolders (fastai's `ImageDataLoaders.from_folder` layout)")
     a.add_argument('--label', default='breed', choices=['breed','species'], help="PETS labels (default: breed)")
     a.add_argument('--drop', default=None, help=_drop_help)
     a.add_argument('--n-per-class', type=int, default=None, help="keep this many items per class")
@@ -91,6 +91,9 @@ def _advise_cli(p, a):
         drop = _parse_drop(a.drop) if a.drop else None
         if a.data=='digits': dls = digits_dls(seed=a.seed, n_per_class=a.n_per_class, drop=drop)
         elif a.data=='pets': dls = pets_dls(label=a.label, size=32, seed=a.seed, n_per_class=a.n_per_class, drop=drop)
+        elif a.data=='shapes':
+            if drop or a.n_per_class: raise ValueError("--drop and --n-per-class: --data shapes has no classes to subsample")
+            dls = shapes_dls(seed=a.seed)
         else:
             if drop: raise ValueError("--drop works with --data digits or pets")
             dls = _folder_dls(a.data, a.seed)
