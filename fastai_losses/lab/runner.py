@@ -182,7 +182,7 @@ def get_losses(
     bad = [n for n in names if n not in named_losses]
     if bad or not names:
         raise ValueError(f"unknown {task} loss "
-                             f"{', '.join(bad) or '(none given)'}; valid choices: {', '.join(named_losses)}")
+                         f"{', '.join(bad) or '(none given)'}; valid choices: {', '.join(named_losses)}")
     # a dict would keep one of them silently; under one seed and the same data a repeat is the same run anyway
     dup = sorted({n for n in names if names.count(n)>1})
     if dup: raise ValueError(f"loss {', '.join(dup)} named more than once; each loss runs once per comparison "
