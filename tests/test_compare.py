@@ -20,10 +20,10 @@ def test_help_lists_every_option_and_loss():
     r = cli('compare', '--help')
     eq(r.returncode, 0)
     for o in ('--data','--losses','--label','--arch','--epochs','--freeze-epochs','--lr','--size','--bs','--n-per-class','--drop','--seed','--out'): assert o in r.stdout, o
-    for n in named_losses: assert n in r.stdout, n
+    for n in {**named_losses, **seg_losses}: assert n in r.stdout, n
 
 @pytest.mark.parametrize('args,msg', [
-    (['--losses', 'ce,dice9'], "unknown loss dice9; valid choices: ce, focal, ls, poly"),
+    (['--losses', 'ce,dice9'], "unknown classification loss dice9; valid choices: ce, focal, ls, poly"),
     (['--data', '/no/such/folder'], "--data /no/such/folder: no such folder; expected 'digits', 'pets'"),
     (['--epochs', '0'], "--epochs must be positive, got 0"),
     (['--arch', 'vgg'], "invalid choice: 'vgg' (choose from"),

@@ -92,7 +92,7 @@ def _advise_cli(p, a):
         if a.data=='digits': dls = digits_dls(seed=a.seed, n_per_class=a.n_per_class, drop=drop)
         elif a.data=='pets': dls = pets_dls(label=a.label, size=32, seed=a.seed, n_per_class=a.n_per_class, drop=drop)
         elif a.data=='shapes':
-            if drop or a.n_per_class: raise ValueError("--drop and --n-per-class: --data shapes has no classes to subsample")
+            if drop or a.n_per_class: raise ValueError("--drop, --n-per-class: --data shapes has no classes")
             dls = shapes_dls(seed=a.seed)
         else:
             if drop: raise ValueError("--drop works with --data digits or pets")
