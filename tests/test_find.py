@@ -1,4 +1,4 @@
-"`loss_find`: successive halving over (loss x seed) runs, its intervals, its verdict, its budget and `fastai-losses find`"
+"`loss_find`: successive halving over (loss x seed) runs, its intervals, verdict and budget, and `fastai-losses find`"
 import math, time, subprocess, pytest, numpy as np, pandas as pd
 import torch.nn.functional as F
 from scipy import stats
@@ -25,7 +25,8 @@ def test_bad_candidate_is_dropped_in_the_first_rung(with_bad):
     assert t.loc[['ce', 'focal'], 'dropped_at'].isna().all(); eq(list(t.loc[['ce', 'focal'], 'epochs']), [2, 2])
     eq(with_bad.ranking[-1], ['bad'])
     # the run table: every seed of every loss at rung 0, and only the survivors at rung 1
-    eq(len(with_bad.runs[with_bad.runs.rung==0]), 9); eq(set(with_bad.runs[with_bad.runs.rung==1].loss), {'ce', 'focal'})
+    runs = with_bad.runs
+    eq(len(runs[runs.rung==0]), 9); eq(set(runs[runs.rung==1].loss), {'ce', 'focal'})
 
 def test_same_seeds_give_the_same_ranking(dls, with_bad):
     again = loss_find(dls, BAD, seeds=3, epochs=[1, 2], no_bar=True)
@@ -80,3 +81,19 @@ def test_plan_fits_the_budget():
     eq(_rungs(3), [3, 2, 2]); eq(_rungs(8), [8, 4, 2]); eq(_rungs(16), [16, 8, 4, 2]); eq(_rungs(2), [2, 2, 2])
     n,e0 = _plan(3, 3, 1., 200.) # 3*(3 + 2*1 + 2*2) = 27 epoch-runs per E0
     eq((n, e0), ([3, 2, 2], 7)); eq(_plan(3, 3, 1., 10.)[1], 1)
+
+def test_cli_find_writes_table_plot_and_verdict(tmp_path):
+    args = ['--losses', 'ce,focal', '--n-per-class', '10', '--size', '16', '--bs', '16', '--seeds', '2']
+    r = subprocess.run(['fastai-losses', 'find', *args, '--budget', '30', '--quiet', '--out', str(tmp_path)],
+                       capture_output=True, text=True)
+    eq(r.returncode, 0)
+    eq(sorted(f.name for f in tmp_path.iterdir()), ['loss_find.csv', 'loss_find.png', 'loss_find_runs.csv'])
+    eq(set(pd.read_csv(tmp_path/'loss_find.csv').loss), {'ce', 'focal'})
+    last = r.stdout.strip().splitlines()[-1]
+    assert "cannot be told apart on this data at this budget" in last or "is best on error_rate" in last, r.stdout
+
+@pytest.mark.parametrize('args,msg', [(['--budget', '0'], "--budget must be positive, got 0"),
+                                      (['--losses', 'ce,dice9'], "unknown classification loss dice9")])
+def test_cli_find_bad_arguments_exit_2(args, msg):
+    r = subprocess.run(['fastai-losses', 'find', *args, '--out', '/tmp/never'], capture_output=True, text=True)
+    eq(r.returncode, 2); assert msg in r.stderr, r.stderr
