@@ -43,6 +43,9 @@ def test_cli_digits_writes_table_and_plots(tmp_path):
     eq(sorted(f.name for f in tmp_path.iterdir()), ['comparison.png','loss_vs_error_rate_ce.png','loss_vs_error_rate_focal.png','per_batch.csv','results.csv'])
     res,pb = pd.read_csv(tmp_path/'results.csv'),pd.read_csv(tmp_path/'per_batch.csv')
     eq(list(res.run), ['ce','focal']); eq(set(pb.run), {'ce','focal'}); eq(set(pb.phase), {'train','valid'})
+    # the last line is the verdict: under one seed it names no winner
+    eq(r.stdout.strip().splitlines()[-1], "One seed shows no seed spread to judge the gaps by: run seeds=3 or more.")
+    assert "one seed cannot decide" in r.stdout
 
 def test_compare_is_deterministic():
     dls = digits_dls(n_per_class=30, size=16)

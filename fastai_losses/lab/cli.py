@@ -14,6 +14,7 @@ from ..advisor import Advice, recommend_loss
 from .data import *
 from .models import *
 from .runner import *
+from .find import *
 
 # %% auto #0
 __all__ = ['run_cli', 'main']
@@ -22,10 +23,10 @@ __all__ = ['run_cli', 'main']
 def _parser():
     p = argparse.ArgumentParser(prog='fastai-losses', description="Compare losses with fastai: one "
                                 "`learn.fine_tune` per loss, the same seed and data, per-batch loss and metric logged.")
-    sub = p.add_subparsers(dest='cmd', required=True, metavar='{compare,advise}')
+    sub = p.add_subparsers(dest='cmd', required=True, metavar='{compare,find,advise}')
     c = sub.add_parser('compare', help="fine-tune once per loss and compare them on the metric",
-        description="Fine-tune once per loss under one seed, log loss and metric for every batch, print the results "
-                    "table, and write results.csv, per_batch.csv and PNG plots to --out.")
+        description="Fine-tune once per loss and seed, log loss and metric for every batch, print the results "
+                    "table, write results.csv, per_batch.csv and PNG plots to --out, and end on the verdict.")
     c.add_argument('--data', default='digits', help="'digits' (scikit-learn's handwritten digits, no download), "
                    f"'pets' (Oxford-IIIT PETS: ${PETS_ENV}, else downloaded), a path to a PETS-style folder, or "
                    "'shapes' (synthetic thin curves and small blobs to segment, no download) (default: digits)")
@@ -49,8 +50,35 @@ def _parser():
     c.add_argument('--drop', default=None, help=_drop_help)
     c.add_argument('--seed', type=int, default=42,
                    help="seed of the split, the weights and the batch order (default: 42)")
+    c.add_argument('--seeds', type=int, default=1, help="run every loss under this many seeds (--seed, --seed+1, ...): "
+                   "the verdict names a best loss only when its gap exceeds the seed spread (default: 1)")
     c.add_argument('--out', default='out', help="folder for results.csv, per_batch.csv and the plots (default: out)")
     c.add_argument('--quiet', action='store_true', help="no progress bars")
+    f = sub.add_parser('find', help="find the loss for the data within a time budget: successive halving over "
+        "losses x seeds", description="Train the candidate losses under several seeds by successive halving within "
+        "--budget seconds, print the table (epochs reached, seed mean and spread, paired 95%% interval against the "
+        "leader) and the verdict, and write loss_find.csv, loss_find_runs.csv and loss_find.png to --out.")
+    f.add_argument('--data', default='digits', help="'digits', 'pets' (PETS sample or download), a PETS-style folder, "
+                   "or 'shapes' (default: digits)")
+    f.add_argument('--losses', default='advised', help="'advised' (recommend_loss's pick and its alternatives), or "
+                   f"comma-separated names from: {', '.join(named_losses)}; for shapes: {', '.join(seg_losses)} "
+                   "(default: advised)")
+    f.add_argument('--budget', type=float, default=120, help="wall-clock seconds for the search (default: 120)")
+    f.add_argument('--seeds', type=int, default=3, help="seeds per loss, the same for every loss (default: 3)")
+    f.add_argument('--margin', type=float, default=0., help="a loss is dropped only when its best seed trails the "
+                   "leader's worst by more than this, in the metric's units (default: 0)")
+    f.add_argument('--label', default='breed', choices=['breed','species'], help="PETS labels (default: breed)")
+    f.add_argument('--arch', default=None, choices=archs, help="architecture; default small_cnn for digits, "
+                   "efficientnet_lite0 for PETS, small_unet for shapes")
+    f.add_argument('--no-pretrained', action='store_true', help="train a named architecture from scratch")
+    f.add_argument('--lr', type=float, default=None, help="constant learning rate (default: as for compare)")
+    f.add_argument('--size', type=int, default=None, help="image side (default: 32 digits, 160 PETS, 64 shapes)")
+    f.add_argument('--bs', type=int, default=None, help="batch size (default: 64 for digits, 16 for PETS)")
+    f.add_argument('--n-per-class', type=int, default=None, help="keep this many images per class (quick runs)")
+    f.add_argument('--drop', default=None, help=_drop_help)
+    f.add_argument('--seed', type=int, default=42, help="seed of the split (default: 42)")
+    f.add_argument('--out', default='out', help="folder for the CSV files and the plot (default: out)")
+    f.add_argument('--quiet', action='store_true', help="no progress bars")
     a = sub.add_parser('advise', help="print the loss `recommend_loss` advises for the data, with its figures and rule",
         description="Measure the training targets and print the advised loss, the rule that fired, the figures and "
                     "the alternatives.")
@@ -137,11 +165,33 @@ def _compare_dls(a, drop):
                    drop=drop, stats=arch_stats(arch))
     return dls,arch,a.epochs or 1
 
-def run_cli(argv=None)->LossComparison|Advice:
-    "Run the `fastai-losses` command on `argv` and return the comparison (`compare`) or the advice (`advise`)"
+def _find_cli(p, a)->LossFind:
+    "`fastai-losses find`: `loss_find` on `--data`, its table and verdict printed, CSV and PNG written"
+    for k in ('size','bs','n_per_class','lr','seeds','budget'): _positive(p, a, k)
+    import matplotlib; matplotlib.use('Agg')
+    try:
+        if a.data=='shapes' and a.arch not in (None, 'small_unet'):
+            raise ValueError(f"--data shapes is segmentation: --arch small_unet (the default), got {a.arch}")
+        a.epochs = None # `_compare_dls`'s default epochs are not used: the budget decides
+        dls,arch,_ = _compare_dls(a, _parse_drop(a.drop) if a.drop else None)
+        losses = a.losses if a.losses=='advised' else get_losses(a.losses, task='segmentation' if a.data=='shapes'
+                                                                 else 'classification')
+        res = loss_find(dls, losses, budget=a.budget, seeds=a.seeds, arch=arch, lr=a.lr, margin=a.margin,
+                        pretrained=not a.no_pretrained, no_bar=a.quiet)
+    except (ValueError, DataNotFound, WeightsUnavailable) as e:
+        print(f"fastai-losses find: error: {e}", file=sys.stderr); sys.exit(2)
+    print(res.table.to_string(index=False))
+    files = res.save(a.out)
+    print(f"wrote {', '.join(f.name for f in files)} to {Path(a.out)}/")
+    print(res.verdict()) # last: who cannot be told apart, or who is ahead beyond the seed noise
+    return res
+
+def run_cli(argv=None)->LossComparison|LossFind|Advice:
+    "Run `fastai-losses` on `argv`: the comparison (`compare`), the search (`find`) or the advice (`advise`)"
     p = _parser(); a = p.parse_args(argv)
     if a.cmd=='advise': return _advise_cli(p, a)
-    for k in ('epochs','size','bs','n_per_class','lr'): _positive(p, a, k)
+    if a.cmd=='find': return _find_cli(p, a)
+    for k in ('epochs','size','bs','n_per_class','lr','seeds'): _positive(p, a, k)
     if a.freeze_epochs<0: p.error(f"--freeze-epochs must be 0 or more, got {a.freeze_epochs}")
     import matplotlib; matplotlib.use('Agg')
     try:
@@ -153,13 +203,14 @@ def run_cli(argv=None)->LossComparison|Advice:
         dls,arch,epochs = _compare_dls(a, _parse_drop(a.drop) if a.drop else None)
         mets = dict(metrics=segmentation_metrics()) if seg else {}
         res = compare_losses(dls, arch, losses, epochs=epochs, freeze_epochs=a.freeze_epochs, lr=a.lr, seed=a.seed,
-                             pretrained=not a.no_pretrained, show_progress=not a.quiet, **mets)
+                             seeds=a.seeds, pretrained=not a.no_pretrained, show_progress=not a.quiet, **mets)
     except (ValueError, DataNotFound, WeightsUnavailable) as e:
         print(f"fastai-losses compare: error: {e}", file=sys.stderr); sys.exit(2)
-    print(res.results.to_string(index=False)); print(res.verdict())
+    print(res.results.to_string(index=False))
     print(f"Compare the runs on {res.metric}, not on valid_loss: each loss has its own scale for the same predictions.")
     files = res.save(a.out)
     print(f"wrote {', '.join(f.name for f in files)} to {Path(a.out)}/")
+    print(res.verdict()) # last: the seed spread, and a best loss only beyond it
     return res
 
 def main():

@@ -26,41 +26,71 @@ from ..segmetrics import *
 from .models import *
 
 # %% auto #0
-__all__ = ['named_losses', 'seg_losses', 'LossComparison', 'compare_losses', 'segmentation_metrics', 'get_losses']
+__all__ = ['named_losses', 'seg_losses', 'seed_spread', 'seed_verdict', 'LossComparison', 'compare_losses',
+           'segmentation_metrics', 'get_losses']
 
 # %% ../../nbs/22_compare.ipynb #4513fd43
+def seed_spread(v)->float:
+    "The seed spread of the figures `v`: max minus min (0 for one seed)"
+    v = np.asarray(v, dtype=float); return float(v.max()-v.min()) if len(v) else float('nan')
+
+def seed_verdict(
+    per_seed:pd.DataFrame, # One row per seed, one column per loss: the figure compared
+    what:str, # The figure's name, e.g. 'error_rate'
+    *,
+    higher_is_better:bool=False, # Whether a higher `what` is better
+)->str:
+    "Name the best loss on `what` only when its gap to the next one exceeds their seed spread; one seed cannot decide"
+    per_seed = per_seed.dropna(axis=1, how='all'); m = per_seed.mean()
+    order = list(m.sort_values(ascending=not higher_is_better, kind='stable').index)
+    if not order: return ''
+    n = len(per_seed)
+    if n<2:
+        figs = ', '.join(f"{k} {m[k]:.3f}" for k in order)
+        return f"{what}, one seed: {figs}; one seed cannot decide between them."
+    figs = ', '.join(f"{k} {m[k]:.3f} ({seed_spread(per_seed[k]):.3f})" for k in order)
+    head = f"{what}, mean over {n} seeds (seed spread max-min): {figs}."
+    if len(order)<2: return head
+    a,b = order[:2]; gap,sp = abs(m[a]-m[b]),max(seed_spread(per_seed[a]), seed_spread(per_seed[b]))
+    if gap>sp: return f"{head} Best: {a}, ahead of {b} by {gap:.3f}, more than their seed spread {sp:.3f}."
+    return f"{head} No winner: {a} and {b} differ by {gap:.3f}, within their seed spread {sp:.3f}."
+
 class LossComparison:
-    "What `compare_losses` gives: `results` (a row per run), `logs` (every batch, with a `run` column), `loggers`"
+    "What `compare_losses` gives: `results` (a row per run and seed), `logs` (every batch; `run`, `seed`), `loggers`"
     def __init__(self, results:pd.DataFrame, logs:pd.DataFrame, loggers:dict, metric:str|None): store_attr()
     def __repr__(self):
         return f"LossComparison of {len(self.results)} runs\n{self.results.to_string(index=False)}\n{self.verdict()}"
 
+    def _per_seed(self, col): return self.results.pivot_table(index='seed', columns='run', values=col, sort=False)
+
     def verdict(self)->str:
-        "Which loss tracks its metric best over training batches (Spearman), and which is best calibrated (ECE)"
+        "The losses on the metric, the Spearman of loss and metric, and the ECE: a best one only beyond the seed spread"
         r = self.results; out = []
+        if 'seed' not in r: r = self.results = r.assign(seed=0)
+        m = self.metric or ''
+        up = metric_directions.get(m, not any(k in m for k in ('error', 'loss')))
+        if m in r and r[m].notna().any(): out.append(seed_verdict(self._per_seed(m), f"Valid {m}", higher_is_better=up))
         if 'spearman' in r and r.spearman.notna().any():
             # a loss tracks an error upwards, an accuracy downwards (`metric_directions`; else by the name)
-            m = self.metric or ''
-            sign = -1 if metric_directions.get(m, not any(k in m for k in ('error', 'loss'))) else 1
-            best = r.loc[(sign*r.spearman).idxmax()]
-            out.append(f"Tracks {self.metric} best: {best.run} "
-                       f"(Spearman {best.spearman:.2f} between loss and {self.metric} over training batches).")
+            out.append(seed_verdict(self._per_seed('spearman'), f"Tracking {m} (Spearman of loss and {m} over "
+                                    "training batches)", higher_is_better=not up))
         if 'ece' in r and r.ece.notna().any():
-            best = r.loc[r.ece.idxmin()]
-            out.append(f"Best calibrated: {best.run} (validation ECE {best.ece:.3f}).")
-        return ' '.join(out)
+            out.append(seed_verdict(self._per_seed('ece'), "Calibration (validation ECE)"))
+        if r.seed.nunique()<2: out.append("One seed shows no seed spread to judge the gaps by: run seeds=3 or more.")
+        return '\n'.join(out)
 
     def plot(self, metric:str|None=None, beta:float=0.9, figsize=(11,4)):
-        "The `metric` of every run per training step (EMA) and per validation epoch: metrics compare across losses"
+        "The `metric` of every run per training step (EMA) and per validation epoch (the first seed's runs)"
         import matplotlib.pyplot as plt
         from matplotlib.ticker import MaxNLocator
         metric = metric or self.metric
-        if metric not in self.logs:
+        logs = self.logs if 'seed' not in self.logs else self.logs[self.logs.seed==self.logs.seed.iloc[0]]
+        if metric not in logs:
             raise ValueError(f"LossComparison.plot: no metric {metric!r}; logged columns are {list(self.logs.columns)}")
         fig,(a1,a2) = plt.subplots(1, 2, figsize=figsize)
         # 'frozen, then unfrozen' only where some epochs trained a frozen body: `small_cnn` has nothing to freeze
-        staged = 'frozen' in self.logs and self.logs.frozen.any() and not self.logs.frozen.all()
-        for i,(run,df) in enumerate(self.logs.groupby('run', sort=False)):
+        staged = 'frozen' in logs and logs.frozen.any() and not logs.frozen.all()
+        for i,(run,df) in enumerate(logs.groupby('run', sort=False)):
             tr,va = df[df.phase=='train'],df[df.phase=='valid']
             a1.plot(tr.step, ema_smooth(tr[metric], beta=beta), color=f'C{i}', label=run)
             ep = va.groupby(['fit','epoch'], sort=False).apply(lambda d: np.average(d[metric], weights=d.bs),
@@ -68,7 +98,7 @@ class LossComparison:
             # each later run's dots smaller, so that runs with equal values stay visible
             a2.plot(np.arange(1, len(ep)+1), ep.values, 'o-', color=f'C{i}', label=run, markersize=max(10-2*i, 3))
         if staged:
-            tr = self.logs[self.logs.phase=='train']
+            tr = logs[logs.phase=='train']
             a1.axvline(tr.step[~tr.frozen.astype(bool)].min(), color='k', ls='--', lw=1.2, label='unfreeze')
             a1.legend()
         a1.set(xlabel='training step', ylabel=f'train {metric} (EMA per batch)', title='training batches')
@@ -85,12 +115,40 @@ class LossComparison:
         self.results.to_csv(out/'results.csv', index=False); self.logs.to_csv(out/'per_batch.csv', index=False)
         files = [out/'results.csv', out/'per_batch.csv', out/'comparison.png']
         fig = self.plot(); fig.savefig(files[-1], dpi=100); plt.close(fig)
-        for run,lg in self.loggers.items():
+        for run,lg in self.loggers.items(): # one plot per run: the first seed's
             f = out/f'loss_vs_{self.metric}_{run}.png'
             fig = lg.plot(self.metric); fig.savefig(f, dpi=100); plt.close(fig); files.append(f)
         return files
 
 def _metric_name(m): return getattr(m, 'name', getattr(m, '__name__', str(m)))
+
+def _run(dls, arch, name, lf, seed, metrics, epochs, freeze_epochs, lr, pretrained, show_progress, logs, loggers, *,
+         first, kwargs)->dict:
+    "One `fine_tune` of `compare_losses`: its results row; its per-batch log is appended to `logs`"
+    set_seed(seed, reproducible=True)
+    for dl in dls.loaders: dl.rng = random.Random(seed) # fastai's DataLoader keeps its own shuffling RNG
+    learn = make_learner(dls, arch, lf, metrics=metrics, pretrained=pretrained, **kwargs)
+    lg = LossMetricLogger(); learn.add_cb(lg)
+    t0 = time.time()
+    if show_progress: print(f"--- {name} (seed {seed}): {lf!r}")
+    with (contextlib.nullcontext() if show_progress else contextlib.ExitStack()) as st:
+        if not show_progress: st.enter_context(learn.no_bar()); st.enter_context(learn.no_logging())
+        learn.fine_tune(epochs, lr, freeze_epochs=freeze_epochs)
+    secs = time.time()-t0
+    vals = learn.recorder.values[-1]
+    row = dict(run=name, seed=seed, loss_func=repr(lf), valid_loss=vals[1])
+    row.update({_metric_name(m): v for m,v in zip(metrics, vals[2:])})
+    with learn.no_bar(): probs,targs = learn.get_preds()
+    softmax = isinstance(lf.losses[0] if isinstance(lf, CombinedLoss) else lf, SoftmaxDecodes) and probs.ndim==2
+    # the top label's ECE: softmax losses only
+    row['ece'] = calibration_error(probs, targs).item() if softmax else float('nan')
+    tr,m0 = lg.df[lg.df.phase=='train'],_metric_name(metrics[0])
+    # the loss against the metric over the training batches
+    row['spearman'] = tr.loss.corr(tr[m0], method='spearman') if m0 in tr else float('nan')
+    row['seconds'] = round(secs, 1)
+    logs.append(lg.df.assign(run=name, seed=seed))
+    if first: loggers[name] = lg
+    return row
 
 def compare_losses(
     dls, # `DataLoaders` shared by every run
@@ -102,11 +160,12 @@ def compare_losses(
     freeze_epochs:int=1, # Epochs with the body frozen
     lr:float|None=None, # Base learning rate; `default_lr(arch)` when `None`
     seed:int=42, # Seed of the weights, dropout and batch order, the same for every run
+    seeds:int|list|None=None, # Several seeds: a count (`seed`, `seed`+1, ...) or a list; every loss runs under each
     pretrained:bool=True, # Load pretrained weights for a named `arch`
     show_progress:bool=True, # fastprogress bars and fastai's table for each run
     **kwargs, # Passed to `make_learner`
 )->LossComparison:
-    "Fine-tune `arch` on `dls` once per loss under the same seed, with `LossMetricLogger` attached"
+    "Fine-tune `arch` on `dls` once per loss and seed, the same seeds for every loss, with `LossMetricLogger`"
     if not losses: raise ValueError("compare_losses: no losses given")
     metrics = listify(metrics)
     if arch in ('small_cnn','small_unet') or not pretrained:
@@ -114,30 +173,13 @@ def compare_losses(
         print(f"note: {what} is trained from scratch (no pretrained weights)")
     lr = lr or default_lr(arch)
     rows,logs,loggers = [],[],{}
+    seeds = [seed] if seeds is None else list(range(seed, seed+seeds)) if isinstance(seeds, int) else listify(seeds)
+    if not seeds or len(set(seeds))<len(seeds):
+        raise ValueError(f"compare_losses: seeds={seeds}; expected one or more distinct seeds")
     for name,lf in losses.items():
         if hasattr(lf, 'from_dls'): lf = lf.from_dls(dls)
-        set_seed(seed, reproducible=True)
-        for dl in dls.loaders: dl.rng = random.Random(seed) # fastai's DataLoader keeps its own shuffling RNG
-        learn = make_learner(dls, arch, lf, metrics=metrics, pretrained=pretrained, **kwargs)
-        lg = LossMetricLogger(); learn.add_cb(lg)
-        t0 = time.time()
-        if show_progress: print(f"--- {name}: {lf!r}")
-        with (contextlib.nullcontext() if show_progress else contextlib.ExitStack()) as st:
-            if not show_progress: st.enter_context(learn.no_bar()); st.enter_context(learn.no_logging())
-            learn.fine_tune(epochs, lr, freeze_epochs=freeze_epochs)
-        secs = time.time()-t0
-        vals = learn.recorder.values[-1]
-        row = dict(run=name, loss_func=repr(lf), valid_loss=vals[1])
-        row.update({_metric_name(m): v for m,v in zip(metrics, vals[2:])})
-        with learn.no_bar(): probs,targs = learn.get_preds()
-        softmax = isinstance(lf.losses[0] if isinstance(lf, CombinedLoss) else lf, SoftmaxDecodes) and probs.ndim==2
-        # the top label's ECE: softmax losses only
-        row['ece'] = calibration_error(probs, targs).item() if softmax else float('nan')
-        tr,m0 = lg.df[lg.df.phase=='train'],_metric_name(metrics[0])
-        # the loss against the metric over the training batches
-        row['spearman'] = tr.loss.corr(tr[m0], method='spearman') if m0 in tr else float('nan')
-        row['seconds'] = round(secs, 1)
-        rows.append(row); logs.append(lg.df.assign(run=name)); loggers[name] = lg
+        for s in seeds: rows.append(_run(dls, arch, name, lf, s, metrics, epochs, freeze_epochs, lr, pretrained,
+                                         show_progress, logs, loggers, first=s==seeds[0], kwargs=kwargs))
     return LossComparison(pd.DataFrame(rows), pd.concat(logs, ignore_index=True), loggers, _metric_name(metrics[0]))
 
 # %% ../../nbs/22_compare.ipynb #add09490
