@@ -47,20 +47,23 @@ def _ce_closed(x:Tensor, t:Tensor, ignore_index:int, gamma:float, eps:float, pol
     logp = F.log_softmax(x, 1) # class axis 1
     keep = t!=ignore_index
     ti = torch.where(keep, t, 0).unsqueeze(1)
-    ce = -logp.gather(1, ti).squeeze(1)
+    lpt = logp.gather(1, ti).squeeze(1) # log p_t
     r = keep.to(x.dtype) # the gradient is r·(p - onehot(t)), plus -r·ε(1/C - onehot(t)) with label smoothing
     if eps:
         n = x.shape[1]
-        loss = ((1-eps)*ce - eps/n*logp.sum(1))*r
+        loss = torch.add(lpt*(eps-1), logp.sum(1), alpha=-eps/n).mul_(r) # (1-ε)·ce + ε/C·Σ_j -log p_j
         g = logp.exp_().sub_(eps/n).mul_(r.unsqueeze(1))
         return loss, g.scatter_add_(1, ti, -(1-eps)*r.unsqueeze(1))
-    f,pt = -torch.expm1(-ce),torch.exp(-ce) # 1-p_t, p_t
-    if poly: loss,c = ce + poly*f, 1 + poly*pt
-    elif gamma: loss,c = ce*f.pow(gamma), f.pow(gamma) + gamma*f.pow(gamma-1)*pt*ce
-    else: loss,c = ce,1
+    f = torch.expm1(lpt).neg_() # 1-p_t
+    if poly: loss,c = torch.add(f, lpt, alpha=-1/poly).mul_(poly), lpt.exp().mul_(poly).add_(1) # ce + ε(1-p_t); 1+ε·p_t
+    elif gamma:
+        f1 = f if gamma==2 else f.pow(gamma-1) # (1-p_t)^(γ-1)
+        fg = f1*f
+        loss,c = -lpt*fg, torch.addcmul(fg, f1.mul_(lpt.exp()), lpt, value=-gamma) # (1-p_t)^γ + γ(1-p_t)^(γ-1)·p_t·ce
+    else: loss,c = -lpt,1
     if alpha is not None: r = r*alpha.to(x.dtype)[ti.squeeze(1)]
     rc = (r*c).unsqueeze(1)
-    return loss*r, logp.exp_().mul_(rc).scatter_add_(1, ti, -rc)
+    return loss.mul_(r), logp.exp_().mul_(rc).scatter_add_(1, ti, -rc)
 
 # %% ../nbs/02_classification.ipynb #6ae648d0
 def cross_entropy(
@@ -75,7 +78,7 @@ def cross_entropy(
     "`F.cross_entropy`, except that the mean over a batch whose targets are all `ignore_index` is 0, not NaN"
     inp = to_float32(inp)
     if weight is not None: weight = weight.to(inp.dtype)
-    if label_smoothing and weight is None and use_closed_form(inp): # the fused kernel's backward saves more and is slower
+    if label_smoothing and weight is None and use_closed_form(inp, cls_axis=1): # the fused kernel's backward saves more and is slower
         loss = ClosedForm.apply(inp, _ce_closed, targ, ignore_index, 0., label_smoothing, 0., None)
         return reduce_loss(loss, reduction, (targ!=ignore_index).sum())
     kw = dict(ignore_index=ignore_index, label_smoothing=label_smoothing)
@@ -115,7 +118,7 @@ def focal_loss(
     reduction:str='mean',
 )->Tensor:
     "Focal loss $-\\alpha_t(1-p_t)^\\gamma\\log p_t$ (Lin et al. 2017, eq. 5), with $p_t$ from the unweighted softmax"
-    if weight is None and not label_smoothing and (gamma==0 or gamma>=1) and use_closed_form(inp, alpha):
+    if weight is None and not label_smoothing and (gamma==0 or gamma>=1) and use_closed_form(inp, alpha, cls_axis=1):
         loss = ClosedForm.apply(to_float32(inp), _ce_closed, targ, ignore_index, gamma, 0., 0., alpha)
         return reduce_loss(loss, reduction, (targ!=ignore_index).sum())
     if weight is None and not label_smoothing:
@@ -204,7 +207,7 @@ def poly1_cross_entropy(
     reduction:str='mean',
 )->Tensor:
     "Poly-1 loss $-\\log p_t + \\epsilon(1-p_t)$ (Leng et al. 2022, eq. 3)"
-    if weight is None and use_closed_form(inp):
+    if weight is None and use_closed_form(inp, cls_axis=1):
         loss = ClosedForm.apply(to_float32(inp), _ce_closed, targ, ignore_index, 0., 0., epsilon, None)
         return reduce_loss(loss, reduction, (targ!=ignore_index).sum())
     if weight is None: # fast path: p_t = exp(-ce) from the fused kernel

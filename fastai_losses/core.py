@@ -19,11 +19,11 @@ with warnings.catch_warnings():
     from fastai.learner import AvgMetric
 
 # %% auto #0
-__all__ = ['reductions', 'BF16_CLAMP', 'CLOSED_FORM_MIN', 'check_choice', 'check_reduction', 'reduce_loss', 'to_float32',
-           'focusing', 'as_buffer', 'use_closed_form', 'ClosedForm', 'shape_of', 'as_plain', 'check_tensor',
-           'check_finite', 'check_class_weight', 'check_input', 'check_item_targets', 'check_same_targets',
-           'check_target_range', 'check_devices', 'check_softmax_classes', 'FlatLoss', 'SoftmaxDecodes',
-           'SigmoidDecodes', 'LossPart', 'LossSet', 'CombinedLoss']
+__all__ = ['reductions', 'BF16_CLAMP', 'CLOSED_FORM_MIN', 'CLOSED_FORM_MIN_CLASSES', 'check_choice', 'check_reduction',
+           'reduce_loss', 'to_float32', 'focusing', 'as_buffer', 'use_closed_form', 'ClosedForm', 'shape_of',
+           'as_plain', 'check_tensor', 'check_finite', 'check_class_weight', 'check_input', 'check_item_targets',
+           'check_same_targets', 'check_target_range', 'check_devices', 'check_softmax_classes', 'FlatLoss',
+           'SoftmaxDecodes', 'SigmoidDecodes', 'LossPart', 'LossSet', 'CombinedLoss']
 
 # %% ../nbs/00_core.ipynb #dafe1aab
 reductions = ('mean','sum','none')
@@ -83,12 +83,14 @@ def as_buffer(x)->Tensor|None:
 
 # %% ../nbs/00_core.ipynb #67c6efa3
 CLOSED_FORM_MIN = 2**15 # logits on the CPU below which autograd's graph is as fast as the closed form (benchmarks/run.py)
+CLOSED_FORM_MIN_CLASSES = 4096 # softmax losses on the CPU: classes below which the fused `F.cross_entropy` graph is faster
 
-def use_closed_form(x:Tensor, *others)->bool:
-    "Whether a loss of `x` takes `ClosedForm`: `x` needs a gradient, none of the tensors in `others` does, `x` is large"
+def use_closed_form(x:Tensor, *others, cls_axis:int|None=None)->bool:
+    "Whether a loss of `x` takes `ClosedForm`: `x` needs a gradient, none of `others` does, `x` (and its `cls_axis`) is large"
     if not (torch.is_grad_enabled() and x.requires_grad): return False # no backward: the plain forward is cheaper
     if any(isinstance(o, Tensor) and o.requires_grad for o in others): return False # a gradient the closed form lacks
-    return x.device.type!='cpu' or x.numel()>=CLOSED_FORM_MIN
+    if x.device.type!='cpu': return True
+    return x.numel()>=CLOSED_FORM_MIN and (cls_axis is None or x.shape[cls_axis]>=CLOSED_FORM_MIN_CLASSES)
 
 class ClosedForm(torch.autograd.Function):
     "`lossgrad(x, *args)` gives the loss and its gradient on `x`; only the gradient is saved, and backward is a product"
