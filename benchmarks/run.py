@@ -81,7 +81,7 @@ def cases(quick, dev):
           ('binary_focal', BinaryFocalLossFlat(), ml_data(4096, 37, dev), 'sigmoid', '(4096, 37)'),
           ('asl', AsymmetricLossFlat(), ml_data(4096, 37, dev), 'sigmoid', '(4096, 37)')]
     sh = str(seg)
-    C += [('dice', DiceLossFlat(), seg_data(seg, dev), None, sh), ('jaccard', JaccardLossFlat(), seg_data(seg, dev), None, sh),
+    C += [('dice', DiceLossFlat(), seg_data(seg, dev), 'softmax', sh), ('jaccard', JaccardLossFlat(), seg_data(seg, dev), None, sh),
           ('tversky', TverskyLossFlat(), seg_data(seg, dev), None, sh), ('lovasz', LovaszSoftmaxLossFlat(), seg_data(seg, dev), None, sh)]
     C += [('dice_binary', DiceLossFlat(mode='binary'), segb_data(segb, dev), None, str(segb)),
           ('binary_focal', BinaryFocalLossFlat(), segb_data(segb, dev), 'sigmoid', str(segb))]
@@ -186,7 +186,7 @@ def main(argv=None):
         if name=='binary_focal' and x.ndim==2: others.pop('smp', None) # smp's binary mode flattens to one class
         if family: others['floor'] = FLOORS[family]
         steps = {'ours': fwd_bwd(_adapt('ours', ours, x, t), x)}
-        steps.update({lib: fwd_bwd(_adapt(name if lib!='floor' else 'dice_binary', f, x, t), x) for lib,f in others.items()}) # the floor's BCE wants the channel axis too
+        steps.update({lib: fwd_bwd(_adapt(name if lib!='floor' or family!='sigmoid' else 'dice_binary', f, x, t), x) for lib,f in others.items()}) # the floor's BCE wants the channel axis too
         # interleaved rounds, best of each: drift in machine load hits every implementation alike
         tm,mem = {k: math.inf for k in steps},{}
         for _ in range(a.rounds):
@@ -195,7 +195,7 @@ def main(argv=None):
                 except Exception as e:
                     print(f"  {name} {shape} vs {k}: failed ({type(e).__name__}: {str(e)[:80]})", file=sys.stderr); steps.pop(k); tm[k] = None
         for k,st in steps.items(): mem[k] = peak_mem(st, x, dev)
-        sv = {k: saved_bytes(_adapt(name if k!='floor' else 'dice_binary', ours if k=='ours' else others[k], x, t)) for k in steps}
+        sv = {k: saved_bytes(_adapt(name if k!='floor' or family!='sigmoid' else 'dice_binary', ours if k=='ours' else others[k], x, t)) for k in steps}
         for k in others:
             ok = tm.get(k) is not None
             rows.append(dict(loss=name, shape=shape, vs=k, time=tm['ours']/tm[k] if ok else None, mem=mem['ours']/max(mem[k], 1) if ok else None,
