@@ -127,11 +127,11 @@ def saved_bytes(fn):
     return sum(seen.values())
 
 def crossover(dev='cpu', min_time=0.2, c=37, ns=(64, 256, 1024, 4096, 16384, 65536)):
-    "Time ratios closed form / autograd graph, forward+backward, by number of logits (N, `c`)"
+    "Time ratios closed form / autograd graph, forward+backward, by number of logits (N, `c`), both thresholds at 0"
     import fastai_losses.core as core
     fs = dict(focal=FocalLossFlat(gamma=2.), ls=LabelSmoothingCrossEntropyFlat(eps=0.1), poly=PolyLossFlat(),
               binary_focal=BinaryFocalLossFlat(), asl=AsymmetricLossFlat())
-    old,lines = core.CLOSED_FORM_MIN,[]
+    old,lines = (core.CLOSED_FORM_MIN,core.CLOSED_FORM_MIN_CLASSES),[]
     try:
         for n in ns:
             r = {}
@@ -139,13 +139,19 @@ def crossover(dev='cpu', min_time=0.2, c=37, ns=(64, 256, 1024, 4096, 16384, 655
                 x,t = (ml_data if k in ('binary_focal','asl') else cls_data)(n, c, dev)(); x.requires_grad_()
                 tm = {}
                 for m in (0, math.inf, 0, math.inf): # interleaved, best of two
-                    core.CLOSED_FORM_MIN = m
+                    core.CLOSED_FORM_MIN = core.CLOSED_FORM_MIN_CLASSES = m
                     tm[m] = min(tm.get(m, math.inf), time_it(fwd_bwd(lambda: f(x, t), x), min_time))
                 r[k] = tm[0]/tm[math.inf]
             lines.append(f"| ({n}, {c}) | {n*c} | " + ' | '.join(f"{v:.2f}" for v in r.values()) + ' |')
             print(lines[-1], flush=True)
-    finally: core.CLOSED_FORM_MIN = old
+    finally: core.CLOSED_FORM_MIN,core.CLOSED_FORM_MIN_CLASSES = old
     return ['| shape | logits | ' + ' | '.join(fs) + ' |', '|---|---|' + '---|'*len(fs)] + lines
+
+XO_HEAD = "Closed-form backward / autograd's graph"
+def crossover_section(dev, dev_name, min_time):
+    return ['', f"{XO_HEAD}, forward+backward time by size ({dev_name}); the losses take the closed form from "
+            f"`CLOSED_FORM_MIN` = {CLOSED_FORM_MIN} logits on the CPU, and the softmax ones from `CLOSED_FORM_MIN_CLASSES` = "
+            f"{CLOSED_FORM_MIN_CLASSES} classes (shown here at 37 classes, both thresholds set to 0):", ''] + crossover(dev, min_time)
 
 def fmt(r): return '—' if r is None else f"{r:.2f}"
 
@@ -170,12 +176,18 @@ def main(argv=None):
     ap.add_argument('--device', default='cuda' if torch.cuda.is_available() else 'cpu')
     ap.add_argument('--out', default=None, help="markdown table to write (default: benchmarks/results[_quick][_cuda].md)")
     ap.add_argument('--crossover', action='store_true', help="add the closed-form/autograd crossover table")
+    ap.add_argument('--crossover-only', action='store_true', help="recompute only the crossover table, in place in --out")
     ap.add_argument('--only', default=None, help="comma-separated loss names: run only these rows")
     ap.add_argument('--profile', default=None, metavar='LOSS', help="print the operator profile of LOSS (e.g. focal) against the floor at (4096, 37), and stop")
     a = ap.parse_args(argv)
     if a.profile: print(profile_case(a.profile, '(4096, 37)', a.device)); return
     dev,min_time = a.device,(0.1 if a.quick else 0.3)
+    out = Path(a.out or Path(__file__).parent/f"results{'_quick' if a.quick else ''}{'_cuda' if dev=='cuda' else ''}.md")
     a.rounds = a.rounds or (1 if a.quick else 2)
+    if a.crossover_only:
+        dev_name = torch.cuda.get_device_name() if dev=='cuda' else f"CPU ({platform.processor() or platform.machine()}, {torch.get_num_threads()} threads)"
+        old = out.read_text().split(XO_HEAD)[0].rstrip('\n').splitlines()
+        out.write_text('\n'.join(old + crossover_section(dev, dev_name, min_time))+'\n'); return
     torch.manual_seed(0)
     P = peers()
     rows,t0 = [],time.time()
@@ -210,9 +222,7 @@ def main(argv=None):
     lines += [f"| {r['loss']} | {r['shape']} | {r['ms']:.2f} | {r['mb']:.2f} | {r['vs']} | {fmt(r['time'])} | {fmt(r['saved'])} | {fmt(r['mem'])} |"
               for r in rows]
     if a.crossover:
-        lines += ['', f"Closed-form backward / autograd's graph, forward+backward time by size ({dev_name}); "
-                  f"`CLOSED_FORM_MIN` = {CLOSED_FORM_MIN} logits:", ''] + crossover(dev, min_time)
-    out = Path(a.out or Path(__file__).parent/f"results{'_quick' if a.quick else ''}{'_cuda' if dev=='cuda' else ''}.md")
+        lines += crossover_section(dev, dev_name, min_time)
     out.write_text('\n'.join(lines)+'\n')
     print(f"\nwrote {out} ({len(rows)} comparisons in {time.time()-t0:.0f} s)")
     return rows
