@@ -86,7 +86,7 @@ CLOSED_FORM_MIN = 2**15 # logits (CPU) below which autograd's graph is as fast a
 CLOSED_FORM_MIN_CLASSES = 4096 # softmax losses (CPU): classes below which the `F.cross_entropy` graph is faster
 
 def use_closed_form(x:Tensor, *others, cls_axis:int|None=None)->bool:
-    "Whether a loss of `x` takes `ClosedForm`: `x` needs a gradient, none of `others` does, `x` (its `cls_axis`) is large"
+    "Whether a loss takes `ClosedForm`: `x` needs a gradient, none of `others` does, `x` (its `cls_axis`) is large"
     if not (torch.is_grad_enabled() and x.requires_grad): return False # no backward: the plain forward is cheaper
     if any(isinstance(o, Tensor) and o.requires_grad for o in others): return False # a gradient the closed form lacks
     if x.device.type!='cpu': return True
