@@ -90,3 +90,16 @@ def test_threshold(monkeypatch):
     monkeypatch.setattr(core, 'CLOSED_FORM_MIN_CLASSES', 5)
     assert _closed_used(FocalLossFlat(), x, t)
     with torch.no_grad(): assert FocalLossFlat()(x, t).grad_fn is None
+
+INDUCTOR = [c for c in FUSED if c.id in ('FocalLossFlat', 'AsymmetricLossFlat')]
+@pytest.mark.parametrize('case', INDUCTOR, ids=[c.id for c in INDUCTOR])
+def test_compile_inductor(case, closed):
+    "The default backend generates code for the closed form and gives its eager value and gradient"
+    x,t = case.data(8, torch.float32, gen(0))
+    lf = case.make(); x = x.requires_grad_()
+    eager = lf(x, t); g_eager, = torch.autograd.grad(eager, x)
+    torch._dynamo.reset()
+    comp = torch.compile(lambda a, b: lf(a, b), fullgraph=True)(x, t)
+    g_comp, = torch.autograd.grad(comp, x)
+    torch.testing.assert_close(comp, eager, rtol=1e-4, atol=1e-5)
+    torch.testing.assert_close(g_comp, g_eager, rtol=1e-4, atol=1e-5)
