@@ -1,9 +1,11 @@
 """Speed and memory of our losses against fastai's, the peers' (torchvision, kornia, segmentation_models_pytorch, MONAI, timm)
 and the fused-kernel floor (`F.cross_entropy`, `F.binary_cross_entropy_with_logits`), measured in the same run.
 
-Time: forward+backward, `torch.utils.benchmark` (median of blocked autorange). Memory: peak of the bytes allocated during one
-forward+backward, from the torch profiler's memory events (CPU), or `torch.cuda.max_memory_allocated` on a GPU.
-Printed as ratios, ours / theirs: below 1 means ours is faster or smaller.
+Time: forward+backward, `torch.utils.benchmark` (median of blocked autorange). Saved: the bytes of the tensors autograd saves
+for backward, counted with `torch.autograd.graph.saved_tensors_hooks` (machine-independent). Peak: the bytes allocated during
+one forward+backward, from the torch profiler's memory events (CPU), or `torch.cuda.max_memory_allocated` on a GPU.
+Printed as ratios, ours / theirs: below 1 means ours is faster or smaller. `--crossover` times the closed-form backward
+against autograd's graph by size (the choice `CLOSED_FORM_MIN` makes).
 
 Usage: python benchmarks/run.py [--quick] [--device cpu|cuda] [--out benchmarks/results.md]
 """
@@ -79,7 +81,7 @@ def cases(quick, dev):
           ('binary_focal', BinaryFocalLossFlat(), ml_data(4096, 37, dev), 'sigmoid', '(4096, 37)'),
           ('asl', AsymmetricLossFlat(), ml_data(4096, 37, dev), 'sigmoid', '(4096, 37)')]
     sh = str(seg)
-    C += [('dice', DiceLossFlat(), seg_data(seg, dev), None, sh), ('jaccard', JaccardLossFlat(), seg_data(seg, dev), None, sh),
+    C += [('dice', DiceLossFlat(), seg_data(seg, dev), 'softmax', sh), ('jaccard', JaccardLossFlat(), seg_data(seg, dev), None, sh),
           ('tversky', TverskyLossFlat(), seg_data(seg, dev), None, sh), ('lovasz', LovaszSoftmaxLossFlat(), seg_data(seg, dev), None, sh)]
     C += [('dice_binary', DiceLossFlat(mode='binary'), segb_data(segb, dev), None, str(segb)),
           ('binary_focal', BinaryFocalLossFlat(), segb_data(segb, dev), 'sigmoid', str(segb))]
@@ -115,6 +117,42 @@ def peak_mem(step, x, dev):
     for e in ev: cur += e.self_cpu_memory_usage; peak = max(peak, cur)
     return peak
 
+def saved_bytes(fn):
+    "Bytes of the tensors autograd saves for backward in one forward of `fn`, each distinct tensor counted once"
+    seen = {}
+    def pack(t):
+        seen[(t.data_ptr(), t.dtype, tuple(t.shape), tuple(t.stride()))] = t.numel()*t.element_size()
+        return t
+    with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t): fn()
+    return sum(seen.values())
+
+def crossover(dev='cpu', min_time=0.2, c=37, ns=(64, 256, 1024, 4096, 16384, 65536)):
+    "Time ratios closed form / autograd graph, forward+backward, by number of logits (N, `c`), both thresholds at 0"
+    import fastai_losses.core as core
+    fs = dict(focal=FocalLossFlat(gamma=2.), ls=LabelSmoothingCrossEntropyFlat(eps=0.1), poly=PolyLossFlat(),
+              binary_focal=BinaryFocalLossFlat(), asl=AsymmetricLossFlat())
+    old,lines = (core.CLOSED_FORM_MIN,core.CLOSED_FORM_MIN_CLASSES),[]
+    try:
+        for n in ns:
+            r = {}
+            for k,f in fs.items():
+                x,t = (ml_data if k in ('binary_focal','asl') else cls_data)(n, c, dev)(); x.requires_grad_()
+                tm = {}
+                for m in (0, math.inf, 0, math.inf): # interleaved, best of two
+                    core.CLOSED_FORM_MIN = core.CLOSED_FORM_MIN_CLASSES = m
+                    tm[m] = min(tm.get(m, math.inf), time_it(fwd_bwd(lambda: f(x, t), x), min_time))
+                r[k] = tm[0]/tm[math.inf]
+            lines.append(f"| ({n}, {c}) | {n*c} | " + ' | '.join(f"{v:.2f}" for v in r.values()) + ' |')
+            print(lines[-1], flush=True)
+    finally: core.CLOSED_FORM_MIN,core.CLOSED_FORM_MIN_CLASSES = old
+    return ['| shape | logits | ' + ' | '.join(fs) + ' |', '|---|---|' + '---|'*len(fs)] + lines
+
+XO_HEAD = "Closed-form backward / autograd's graph"
+def crossover_section(dev, dev_name, min_time):
+    return ['', f"{XO_HEAD}, forward+backward time by size ({dev_name}); the losses take the closed form from "
+            f"`CLOSED_FORM_MIN` = {CLOSED_FORM_MIN} logits on the CPU, and the softmax ones from `CLOSED_FORM_MIN_CLASSES` = "
+            f"{CLOSED_FORM_MIN_CLASSES} classes (shown here at 37 classes, both thresholds set to 0):", ''] + crossover(dev, min_time)
+
 def fmt(r): return '—' if r is None else f"{r:.2f}"
 
 def profile_case(name, shape, dev='cpu', rows=12):
@@ -137,21 +175,30 @@ def main(argv=None):
     ap.add_argument('--rounds', type=int, default=None, help="interleaved timing rounds, best kept (default 1 quick, 2 full)")
     ap.add_argument('--device', default='cuda' if torch.cuda.is_available() else 'cpu')
     ap.add_argument('--out', default=None, help="markdown table to write (default: benchmarks/results[_quick][_cuda].md)")
+    ap.add_argument('--crossover', action='store_true', help="add the closed-form/autograd crossover table")
+    ap.add_argument('--crossover-only', action='store_true', help="recompute only the crossover table, in place in --out")
+    ap.add_argument('--only', default=None, help="comma-separated loss names: run only these rows")
     ap.add_argument('--profile', default=None, metavar='LOSS', help="print the operator profile of LOSS (e.g. focal) against the floor at (4096, 37), and stop")
     a = ap.parse_args(argv)
     if a.profile: print(profile_case(a.profile, '(4096, 37)', a.device)); return
     dev,min_time = a.device,(0.1 if a.quick else 0.3)
+    out = Path(a.out or Path(__file__).parent/f"results{'_quick' if a.quick else ''}{'_cuda' if dev=='cuda' else ''}.md")
     a.rounds = a.rounds or (1 if a.quick else 2)
+    if a.crossover_only:
+        dev_name = torch.cuda.get_device_name() if dev=='cuda' else f"CPU ({platform.processor() or platform.machine()}, {torch.get_num_threads()} threads)"
+        old = out.read_text().split(XO_HEAD)[0].rstrip('\n').splitlines()
+        out.write_text('\n'.join(old + crossover_section(dev, dev_name, min_time))+'\n'); return
     torch.manual_seed(0)
     P = peers()
     rows,t0 = [],time.time()
     for name,ours,data,family,shape in cases(a.quick, dev):
+        if a.only and name not in a.only.split(','): continue
         x,t = data(); x.requires_grad_()
         others = {lib: fs[name] for lib,fs in P.items() if name in fs}
         if name=='binary_focal' and x.ndim==2: others.pop('smp', None) # smp's binary mode flattens to one class
         if family: others['floor'] = FLOORS[family]
         steps = {'ours': fwd_bwd(_adapt('ours', ours, x, t), x)}
-        steps.update({lib: fwd_bwd(_adapt(name if lib!='floor' else 'dice_binary', f, x, t), x) for lib,f in others.items()}) # the floor's BCE wants the channel axis too
+        steps.update({lib: fwd_bwd(_adapt(name if lib!='floor' or family!='sigmoid' else 'dice_binary', f, x, t), x) for lib,f in others.items()}) # the floor's BCE wants the channel axis too
         # interleaved rounds, best of each: drift in machine load hits every implementation alike
         tm,mem = {k: math.inf for k in steps},{}
         for _ in range(a.rounds):
@@ -160,16 +207,22 @@ def main(argv=None):
                 except Exception as e:
                     print(f"  {name} {shape} vs {k}: failed ({type(e).__name__}: {str(e)[:80]})", file=sys.stderr); steps.pop(k); tm[k] = None
         for k,st in steps.items(): mem[k] = peak_mem(st, x, dev)
+        sv = {k: saved_bytes(_adapt(name if k!='floor' or family!='sigmoid' else 'dice_binary', ours if k=='ours' else others[k], x, t)) for k in steps}
         for k in others:
             ok = tm.get(k) is not None
-            rows.append(dict(loss=name, shape=shape, vs=k, time=tm['ours']/tm[k] if ok else None, mem=mem['ours']/max(mem[k], 1) if ok else None, ms=tm['ours']*1e3))
-        print(f"{name:13s} {shape:22s} ours {tm['ours']*1e3:8.2f} ms  " + '  '.join(f"{r['vs']}: {fmt(r['time'])}x/{fmt(r['mem'])}m" for r in rows if r['loss']==name and r['shape']==shape), flush=True)
+            rows.append(dict(loss=name, shape=shape, vs=k, time=tm['ours']/tm[k] if ok else None, mem=mem['ours']/max(mem[k], 1) if ok else None,
+                             saved=sv['ours']/max(sv[k], 1) if ok else None, mb=sv['ours']/2**20, ms=tm['ours']*1e3))
+        print(f"{name:13s} {shape:22s} ours {tm['ours']*1e3:8.2f} ms  " + '  '.join(f"{r['vs']}: {fmt(r['time'])}x/{fmt(r['saved'])}s/{fmt(r['mem'])}m" for r in rows if r['loss']==name and r['shape']==shape), flush=True)
     dev_name = torch.cuda.get_device_name() if dev=='cuda' else f"CPU ({platform.processor() or platform.machine()}, {torch.get_num_threads()} threads)"
-    lines = [f"Ratios ours / theirs for forward+backward (time, and peak memory allocated during it); below 1 is better for us. "
+    lines = [f"Ratios ours / theirs for forward+backward: time, bytes autograd saves for backward (`saved_tensors_hooks`, "
+             f"machine-independent), and peak memory allocated during it; below 1 is better for us. "
              f"{'Quick mode (smaller shapes). ' if a.quick else ''}Device: {dev_name}; torch {torch.__version__}. '—': the library has no such loss or it failed on this input.", '',
-             '| loss | shape | ours (ms) | vs | time ratio | memory ratio |', '|---|---|---|---|---|---|']
-    lines += [f"| {r['loss']} | {r['shape']} | {r['ms']:.2f} | {r['vs']} | {fmt(r['time'])} | {fmt(r['mem'])} |" for r in rows]
-    out = Path(a.out or Path(__file__).parent/f"results{'_quick' if a.quick else ''}{'_cuda' if dev=='cuda' else ''}.md")
+             '| loss | shape | ours (ms) | ours saved (MiB) | vs | time ratio | saved ratio | peak memory ratio |',
+             '|---|---|---|---|---|---|---|---|']
+    lines += [f"| {r['loss']} | {r['shape']} | {r['ms']:.2f} | {r['mb']:.2f} | {r['vs']} | {fmt(r['time'])} | {fmt(r['saved'])} | {fmt(r['mem'])} |"
+              for r in rows]
+    if a.crossover:
+        lines += crossover_section(dev, dev_name, min_time)
     out.write_text('\n'.join(lines)+'\n')
     print(f"\nwrote {out} ({len(rows)} comparisons in {time.time()-t0:.0f} s)")
     return rows

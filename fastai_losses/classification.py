@@ -42,6 +42,29 @@ class _ClassFlat(SoftmaxDecodes, FlatLoss):
         for k in ('weight','alpha'):
             check_class_weight(type(self).__name__, getattr(self.func, k, None), inp.shape[self.axis], k)
 
+def _ce_closed(x:Tensor, t:Tensor, ignore_index:int, gamma:float, eps:float, poly:float, alpha:Tensor|None):
+    "Per-item focal (`gamma`, `alpha`), label-smoothed (`eps`) or Poly-1 (`poly`) loss of logits `x` and its gradient"
+    logp = F.log_softmax(x, 1) # class axis 1
+    keep = t!=ignore_index
+    ti = torch.where(keep, t, 0).unsqueeze(1)
+    lpt = logp.gather(1, ti).squeeze(1) # log p_t
+    r = keep.to(x.dtype) # the gradient is r·(p - onehot(t)), plus -r·ε(1/C - onehot(t)) with label smoothing
+    if eps:
+        n = x.shape[1]
+        loss = torch.add(lpt*(eps-1), logp.sum(1), alpha=-eps/n).mul_(r) # (1-ε)·ce + ε/C·Σ_j -log p_j
+        g = logp.exp_().sub_(eps/n).mul_(r.unsqueeze(1))
+        return loss, g.scatter_add_(1, ti, -(1-eps)*r.unsqueeze(1))
+    f = torch.expm1(lpt).neg_() # 1-p_t
+    if poly: loss,c = torch.add(f, lpt, alpha=-1/poly).mul_(poly), lpt.exp().mul_(poly).add_(1) # ce + ε(1-p_t); 1+ε·p_t
+    elif gamma:
+        f1 = f if gamma==2 else f.pow(gamma-1) # (1-p_t)^(γ-1)
+        fg = f1*f
+        loss,c = -lpt*fg, torch.addcmul(fg, f1.mul_(lpt.exp()), lpt, value=-gamma) # (1-p_t)^γ + γ(1-p_t)^(γ-1)·p_t·ce
+    else: loss,c = -lpt,1
+    if alpha is not None: r = r*alpha.to(x.dtype)[ti.squeeze(1)]
+    rc = (r*c).unsqueeze(1)
+    return loss.mul_(r), logp.exp_().mul_(rc).scatter_add_(1, ti, -rc)
+
 # %% ../nbs/02_classification.ipynb #6ae648d0
 def cross_entropy(
     inp:Tensor, # Logits (N, C) or (N, C, d1, ...)
@@ -55,6 +78,10 @@ def cross_entropy(
     "`F.cross_entropy`, except that the mean over a batch whose targets are all `ignore_index` is 0, not NaN"
     inp = to_float32(inp)
     if weight is not None: weight = weight.to(inp.dtype)
+    # many classes: the closed form is faster than the fused kernel's label smoothing
+    if label_smoothing and weight is None and use_closed_form(inp, cls_axis=1):
+        loss = ClosedForm.apply(inp, _ce_closed, targ, ignore_index, 0., label_smoothing, 0., None)
+        return reduce_loss(loss, reduction, (targ!=ignore_index).sum())
     kw = dict(ignore_index=ignore_index, label_smoothing=label_smoothing)
     if check_reduction(reduction)!='mean': return F.cross_entropy(inp, targ, weight, reduction=reduction, **kw)
     # the fused kernel's sum, divided by torch's own denominator
@@ -92,6 +119,9 @@ def focal_loss(
     reduction:str='mean',
 )->Tensor:
     "Focal loss $-\\alpha_t(1-p_t)^\\gamma\\log p_t$ (Lin et al. 2017, eq. 5), with $p_t$ from the unweighted softmax"
+    if weight is None and not label_smoothing and (gamma==0 or gamma>=1) and use_closed_form(inp, alpha, cls_axis=1):
+        loss = ClosedForm.apply(to_float32(inp), _ce_closed, targ, ignore_index, gamma, 0., 0., alpha)
+        return reduce_loss(loss, reduction, (targ!=ignore_index).sum())
     if weight is None and not label_smoothing:
         # fast path: the fused `F.cross_entropy` gives -log p_t (0 where ignored), and p_t = exp(-ce); no log_softmax
         ce = F.cross_entropy(to_float32(inp), targ, ignore_index=ignore_index, reduction='none')
@@ -178,6 +208,9 @@ def poly1_cross_entropy(
     reduction:str='mean',
 )->Tensor:
     "Poly-1 loss $-\\log p_t + \\epsilon(1-p_t)$ (Leng et al. 2022, eq. 3)"
+    if weight is None and use_closed_form(inp, cls_axis=1):
+        loss = ClosedForm.apply(to_float32(inp), _ce_closed, targ, ignore_index, 0., 0., epsilon, None)
+        return reduce_loss(loss, reduction, (targ!=ignore_index).sum())
     if weight is None: # fast path: p_t = exp(-ce) from the fused kernel
         ce = F.cross_entropy(to_float32(inp), targ, ignore_index=ignore_index, reduction='none')
         return reduce_loss(ce - epsilon*torch.expm1(-ce), reduction, (targ!=ignore_index).sum())

@@ -8,6 +8,7 @@ Docs: https://fastai-losses.github.io/fastai_losses/core.html.md"""
 from __future__ import annotations
 import torch, torch.nn as nn, torch.nn.functional as F
 from torch import Tensor
+from torch.autograd.function import once_differentiable
 import warnings
 from fastcore.basics import store_attr, patch
 # fastai 2.8's `layers.py` calls `torch.jit.script`, which torch 2.14 deprecates with a FutureWarning: silence that one
@@ -18,10 +19,11 @@ with warnings.catch_warnings():
     from fastai.learner import AvgMetric
 
 # %% auto #0
-__all__ = ['reductions', 'BF16_CLAMP', 'check_choice', 'check_reduction', 'reduce_loss', 'to_float32', 'focusing', 'as_buffer',
-           'shape_of', 'as_plain', 'check_tensor', 'check_finite', 'check_class_weight', 'check_input',
-           'check_item_targets', 'check_same_targets', 'check_target_range', 'check_devices', 'check_softmax_classes',
-           'FlatLoss', 'SoftmaxDecodes', 'SigmoidDecodes', 'LossPart', 'LossSet', 'CombinedLoss']
+__all__ = ['reductions', 'BF16_CLAMP', 'CLOSED_FORM_MIN', 'CLOSED_FORM_MIN_CLASSES', 'check_choice', 'check_reduction',
+           'reduce_loss', 'to_float32', 'focusing', 'as_buffer', 'use_closed_form', 'ClosedForm', 'shape_of',
+           'as_plain', 'check_tensor', 'check_finite', 'check_class_weight', 'check_input', 'check_item_targets',
+           'check_same_targets', 'check_target_range', 'check_devices', 'check_softmax_classes', 'FlatLoss',
+           'SoftmaxDecodes', 'SigmoidDecodes', 'LossPart', 'LossSet', 'CombinedLoss']
 
 # %% ../nbs/00_core.ipynb #dafe1aab
 reductions = ('mean','sum','none')
@@ -78,6 +80,31 @@ def as_buffer(x)->Tensor|None:
     "`x` (a tensor, list, tuple, numpy array or number) as a float tensor to register as a buffer, or `None`"
     if x is None: return None
     return x if isinstance(x, Tensor) and x.is_floating_point() else torch.as_tensor(x, dtype=torch.get_default_dtype())
+
+# %% ../nbs/00_core.ipynb #67c6efa3
+CLOSED_FORM_MIN = 2**15 # logits (CPU) below which autograd's graph is as fast as the closed form (benchmarks/run.py)
+CLOSED_FORM_MIN_CLASSES = 4096 # softmax losses (CPU): classes below which the `F.cross_entropy` graph is faster
+
+def use_closed_form(x:Tensor, *others, cls_axis:int|None=None)->bool:
+    "Whether a loss takes `ClosedForm`: `x` needs a gradient, none of `others` does, `x` (its `cls_axis`) is large"
+    if not (torch.is_grad_enabled() and x.requires_grad): return False # no backward: the plain forward is cheaper
+    if any(isinstance(o, Tensor) and o.requires_grad for o in others): return False # a gradient the closed form lacks
+    if x.device.type!='cpu': return True
+    return x.numel()>=CLOSED_FORM_MIN and (cls_axis is None or x.shape[cls_axis]>=CLOSED_FORM_MIN_CLASSES)
+
+class ClosedForm(torch.autograd.Function):
+    "`lossgrad(x, *args)` gives the loss and its gradient on `x`; only the gradient is saved, and backward is a product"
+    @staticmethod
+    def forward(ctx, x, lossgrad, *args):
+        loss,grad = lossgrad(x, *args)
+        ctx.n = len(args); ctx.save_for_backward(grad)
+        return loss
+    @staticmethod
+    @once_differentiable
+    def backward(ctx, go):
+        g, = ctx.saved_tensors
+        if go.ndim<g.ndim: go = go.unsqueeze(1) # a per-item loss (N, d1, ...) of class logits (N, C, d1, ...)
+        return (g*go, None) + (None,)*ctx.n
 
 # %% ../nbs/00_core.ipynb #0898b501
 def shape_of(x)->tuple:

@@ -59,6 +59,21 @@ class BCEWithLogitsLossFlat(OneHotTargets, SigmoidDecodes, FlatLoss):
             check_class_weight(type(self).__name__, getattr(self.func, k), inp.shape[self.axis], k, single_ok=True)
 
 # %% ../nbs/03_multilabel.ipynb #75f57ed1
+def _bfocal_closed(x:Tensor, y:Tensor, gamma:float, alpha:float):
+    "Binary focal loss of logits `x` and targets `y`, elementwise, and its gradient (gamma 0 or >= 1)"
+    p = torch.sigmoid(x)
+    ce = torch.addcmul(F.softplus(x), x, y, value=-1) # softplus(x) - x·y, BCE with logits
+    q = torch.lerp(p, 1-p, y) # 1-p_t
+    fg = q.pow(gamma) if gamma else torch.ones_like(q)
+    # d ce/dx = p-y; d(1-p_t)/dx = p(1-p)(1-2y)
+    g = (p-y).mul_(fg)
+    if gamma: g.addcmul_(q.pow(gamma-1).mul_(ce).mul_(p*(1-p)), 1-2*y, value=gamma)
+    loss = ce.mul_(fg)
+    if alpha>=0:
+        at = (1-alpha) + (2*alpha-1)*y
+        loss.mul_(at); g.mul_(at)
+    return loss, g
+
 def binary_focal_loss(
     inp:Tensor, # Logits, any shape
     targ:Tensor, # Targets in [0, 1], same number of values
@@ -69,6 +84,8 @@ def binary_focal_loss(
 )->Tensor:
     "Sigmoid focal loss $-\\alpha_t(1-p_t)^\\gamma\\log p_t$ (Lin et al. 2017, eq. 5), as torchvision's"
     inp = to_float32(inp); targ = targ.to(inp.dtype)
+    if (gamma==0 or gamma>=1) and use_closed_form(inp, targ):
+        return reduce_loss(ClosedForm.apply(inp, _bfocal_closed, targ, gamma, alpha), reduction)
     ce = F.binary_cross_entropy_with_logits(inp, targ, reduction='none')
     # 1-p_t = sigmoid(-x) for y=1 and sigmoid(x) for y=0: one sigmoid, exact in both tails
     if gamma:
@@ -92,6 +109,26 @@ class BinaryFocalLossFlat(OneHotTargets, SigmoidDecodes, FlatLoss):
         self.thresh = thresh
 
 # %% ../nbs/03_multilabel.ipynb #a6be6465
+def _asl_closed(x:Tensor, y:Tensor, gamma_neg:float, gamma_pos:float, clip:float):
+    "Asymmetric loss of logits `x` and targets `y`, elementwise, and its gradient (gammas 0 or >= 1)"
+    p,q = torch.sigmoid(x),torch.sigmoid(-x)
+    lp = F.logsigmoid(x)
+    pm = (p-clip).clamp_min_(0) if clip>0 else p
+    lneg = torch.log1p(-pm) if clip>0 else F.logsigmoid(-x)
+    # positives: d/dx (1-p)^γ+·log p = (1-p)^γ+·((1-p) - γ+·p·log p)
+    fp = q.pow(gamma_pos) if gamma_pos else None
+    pos = fp*lp if gamma_pos else lp
+    dpos = (q - gamma_pos*p*lp).mul_(fp) if gamma_pos else q
+    # negatives: d/dx p_m^γ-·log(1-p_m) = (γ-·p_m^(γ- - 1)·log(1-p_m) - p_m^γ-/(1-p_m))·p(1-p)·[p >= m]
+    if gamma_neg:
+        fn1 = pm.pow(gamma_neg-1)
+        neg = fn1*pm*lneg
+        dneg = fn1.mul_(gamma_neg*lneg - pm/(1-pm)).mul_(p*q)
+    else:
+        neg = lneg
+        dneg = (p*q).div_(pm-1) if clip<=0 else (p*q).div_(pm-1).mul_(p>=clip)
+    return torch.lerp(neg, pos, y).neg_(), torch.lerp(dneg, dpos, y).neg_()
+
 def asymmetric_loss(
     inp:Tensor, # Logits, any shape
     targ:Tensor, # Targets in [0, 1]
@@ -103,6 +140,8 @@ def asymmetric_loss(
 )->Tensor:
     "Asymmetric loss (Ridnik et al. 2021, eq. 7): $-y(1-p)^{\\gamma_+}\\log p - (1-y)\\,p_m^{\\gamma_-}\\log(1-p_m)$"
     inp = to_float32(inp); targ = targ.to(inp.dtype)
+    if all(g==0 or g>=1 for g in (gamma_neg, gamma_pos)) and use_closed_form(inp, targ):
+        return reduce_loss(ClosedForm.apply(inp, _asl_closed, targ, gamma_neg, gamma_pos, clip), reduction)
     p = torch.sigmoid(inp)
     pm = (p-clip).clamp_min(0) if clip>0 else p # p_m = max(p-m, 0)
     # log(1-p_m) = log1p(-p_m) is finite when clip>0 (1-p_m >= clip); without a clip use log σ(-x), exact in the tail

@@ -1,0 +1,105 @@
+"""The closed-form backward (`ClosedForm`) gives the values and gradients of autograd's graph to 1e-10 in float64, passes gradcheck,
+compiles with `fullgraph=True`, and runs under autocast: every classification and multilabel case, with the size threshold at 0"""
+import pytest, torch
+import fastai_losses.core as core
+from registry import by_family, gen
+
+CASES = by_family('classification', 'multilabel')
+
+@pytest.fixture
+def closed(monkeypatch):
+    "Take the closed form at every size"
+    monkeypatch.setattr(core, 'CLOSED_FORM_MIN', 0); monkeypatch.setattr(core, 'CLOSED_FORM_MIN_CLASSES', 0)
+
+def _value_grad(lf, x, t):
+    x = x.detach().clone().requires_grad_()
+    l = lf(x, t); g, = torch.autograd.grad(l.sum(), x)
+    return l.detach(),g
+
+def _closed_used(lf, x, t):
+    "Whether the loss went through `ClosedForm` (its output's grad_fn, or that of the op reducing it)"
+    x = x.detach().clone().requires_grad_()
+    seen,todo = set(),[lf(x, t).grad_fn]
+    while todo:
+        f = todo.pop()
+        if f is None or f in seen: continue
+        seen.add(f)
+        if 'ClosedForm' in type(f).__name__: return True
+        todo += [n for n,_ in f.next_functions]
+    return False
+
+@pytest.mark.parametrize('case', CASES, ids=[c.id for c in CASES])
+@pytest.mark.parametrize('reduction', ['mean','sum','none'])
+def test_same_as_graph(case, reduction, monkeypatch):
+    x,t = case.data(8, torch.float64, gen(0))
+    lf = case.make(); lf.reduction = reduction
+    monkeypatch.setattr(core, 'CLOSED_FORM_MIN', float('inf'))
+    l0,g0 = _value_grad(lf, x, t)
+    monkeypatch.setattr(core, 'CLOSED_FORM_MIN', 0); monkeypatch.setattr(core, 'CLOSED_FORM_MIN_CLASSES', 0)
+    l1,g1 = _value_grad(lf, x, t)
+    torch.testing.assert_close(l1, l0, rtol=0, atol=1e-10)
+    torch.testing.assert_close(g1, g0, rtol=0, atol=1e-10)
+
+FUSED = [c for c in CASES if c.id.split('-')[0] in ('FocalLossFlat','LabelSmoothingCrossEntropyFlat','PolyLossFlat',
+                                                     'BinaryFocalLossFlat','AsymmetricLossFlat')]
+@pytest.mark.parametrize('case', FUSED, ids=[c.id for c in FUSED])
+def test_closed_form_taken(case, closed):
+    "The options the closed form handles take it; the others (class weight, focal label smoothing, gamma<1) fall back"
+    x,t = case.data(8, torch.float64, gen(0))
+    fallback = any(k in case.id for k in ('weight', 'gamma0.5', 'gamma_pos0.5'))
+    assert _closed_used(case.make(), x, t)!=fallback
+
+@pytest.mark.parametrize('case', FUSED, ids=[c.id for c in FUSED])
+def test_gradcheck(case, closed):
+    x,t = case.data(4, torch.float64, gen(1))
+    lf = case.make(); lf.reduction = 'none'
+    assert torch.autograd.gradcheck(lambda a: lf(a, t), (x.detach().clone().requires_grad_(),))
+
+@pytest.mark.parametrize('case', FUSED, ids=[c.id for c in FUSED])
+def test_compile_fullgraph(case, closed):
+    x,t = case.data(4, torch.float32, gen(0))
+    lf = case.make(); x = x.requires_grad_()
+    eager = lf(x, t); g_eager, = torch.autograd.grad(eager, x)
+    torch._dynamo.reset()
+    comp = torch.compile(lambda a, b: lf(a, b), fullgraph=True, backend='aot_eager')(x, t)
+    g_comp, = torch.autograd.grad(comp, x)
+    torch.testing.assert_close(comp, eager, rtol=1e-5, atol=1e-6)
+    torch.testing.assert_close(g_comp, g_eager, rtol=1e-4, atol=1e-6)
+
+@pytest.mark.parametrize('case', FUSED, ids=[c.id for c in FUSED])
+@pytest.mark.parametrize('dt', [torch.float16, torch.bfloat16])
+def test_half_and_extremes(case, dt, closed):
+    "Half-precision logits, moderate and extreme (±1e4): a finite loss and gradient, close to float32's on moderate ones"
+    x,t = case.data(8, torch.float32, gen(2))
+    lf = case.make()
+    l32,g32 = _value_grad(lf, x, t)
+    lh,gh = _value_grad(lf, x.to(dt), t)
+    torch.testing.assert_close(lh.float(), l32, rtol=2e-2, atol=2e-2)
+    torch.testing.assert_close(gh.float(), g32, rtol=5e-2, atol=2e-2)
+    with torch.autocast('cpu', dtype=dt):
+        le,ge = _value_grad(lf, (x.sign()*1e4).to(dt), t)
+    assert le.isfinite().all() and ge.isfinite().all()
+
+def test_threshold(monkeypatch):
+    "Small CPU inputs keep autograd's graph (faster there); large ones, or none needing a gradient, as `use_closed_form` says"
+    from fastai_losses.classification import FocalLossFlat
+    x,t = torch.randn(8, 5, requires_grad=True),torch.randint(0, 5, (8,))
+    assert not _closed_used(FocalLossFlat(), x, t)
+    monkeypatch.setattr(core, 'CLOSED_FORM_MIN', 40)
+    assert not _closed_used(FocalLossFlat(), x, t) # 5 classes: the fused cross-entropy's graph
+    monkeypatch.setattr(core, 'CLOSED_FORM_MIN_CLASSES', 5)
+    assert _closed_used(FocalLossFlat(), x, t)
+    with torch.no_grad(): assert FocalLossFlat()(x, t).grad_fn is None
+
+INDUCTOR = [c for c in FUSED if c.id in ('FocalLossFlat', 'AsymmetricLossFlat')]
+@pytest.mark.parametrize('case', INDUCTOR, ids=[c.id for c in INDUCTOR])
+def test_compile_inductor(case, closed):
+    "The default backend generates code for the closed form and gives its eager value and gradient"
+    x,t = case.data(8, torch.float32, gen(0))
+    lf = case.make(); x = x.requires_grad_()
+    eager = lf(x, t); g_eager, = torch.autograd.grad(eager, x)
+    torch._dynamo.reset()
+    comp = torch.compile(lambda a, b: lf(a, b), fullgraph=True)(x, t)
+    g_comp, = torch.autograd.grad(comp, x)
+    torch.testing.assert_close(comp, eager, rtol=1e-4, atol=1e-5)
+    torch.testing.assert_close(g_comp, g_eager, rtol=1e-4, atol=1e-5)
