@@ -91,3 +91,105 @@ CASES = [
     case('FocalTverskyLossFlat-vol', lambda: FocalTverskyLossFlat(), vol_data, kind='seg', n_out=3, spatial=3, **overlap_refs(tversky(0.7, 0.3, 0.75))),
     case('LovaszSoftmaxLossFlat-vol', lambda: LovaszSoftmaxLossFlat(), vol_data, lovasz_ref, 'seg', n_out=3, spatial=3, ref_mean=lovasz_mean_ref),
 ]
+
+# Issue 26: log Dice/Jaccard, Generalized Dice, MCC, Dice+CE, Dice+focal, Lovász hinge
+def seg_ign_vol(n, dt, g): # volumes, some voxels at 255
+    x,t = vol_data(n, dt, g); return x, torch.where(torch.rand(t.shape, generator=g)<0.3, 255, t)
+def segb_ign_data(n, dt, g): # binary masks, some pixels at 255
+    x,t = segb_data(n, dt, g); return x, torch.where(torch.rand(t.shape, generator=g)<0.3, 255, t)
+def log_of(score):
+    "-log of the overlap score that `score` (a loss 1-score) takes"
+    def f(I, P, T): return -torch.log(1-score(I, P, T))
+    return f
+def gdl(s=1e-5):
+    "Sudre et al.'s weights 1/T² per class; an absent class takes the largest weight of the present ones (MONAI)"
+    def score(I, P, T):
+        w = torch.stack([torch.where(Tc>0, 1/Tc.clamp_min(1e-12)**2, 0.) for Tc in T.unbind(-1)], -1)
+        w = torch.where(T>0, w, w.max(-1, keepdim=True).values)
+        return (1-(2*(w*I).sum(-1)+s)/((w*(P+T)).sum(-1)+s)).unsqueeze(-1) # overlap_refs averages the last axis
+    return score
+def mcc_sums(x, t, mode, ignore=None):
+    "I, P, T and the kept pixel count K per image and class"
+    I,P,T = overlap_sums(x, t, mode, ignore)
+    keep = torch.ones_like(t, dtype=torch.bool) if ignore is None else t!=ignore
+    K = keep.flatten(1 if mode=='multiclass' or t.ndim<x.ndim else 2).sum(-1).to(x.dtype)
+    return I,P,T,(K.unsqueeze(-1) if K.ndim==1 else K).expand_as(I)
+def mcc(I, P, T, K, e=1e-5):
+    tp,fp,fn,tn = I+e,P-I+e,T-I+e,K-P-T+I+e
+    return (1-(tp*tn-fp*fn)/torch.sqrt((tp+fp)*(tp+fn)*(tn+fp)*(tn+fn)))*(K>0) # no kept pixel: 0
+def mcc_refs(mode='multiclass', ignore=None):
+    def per_image(x, t):  return mcc(*mcc_sums(x, t, mode, ignore)).mean(1)
+    def one_volume(x, t): return mcc(*(v.sum(0) for v in mcc_sums(x, t, mode, ignore))).mean()
+    return dict(ref=per_image, ref_mean=one_volume)
+def pixel_ce(x, t, mode, gamma=0., ignore=None):
+    "Per pixel: softmax cross-entropy (or focal) in 'multiclass' mode, sigmoid otherwise; kept mask"
+    keep = torch.ones_like(t, dtype=torch.bool) if ignore is None else t!=ignore
+    if mode=='multiclass':
+        lp = F.log_softmax(x, 1).gather(1, torch.where(keep, t, 0).unsqueeze(1)).squeeze(1)
+        l = -(1-lp.exp())**gamma*lp
+    else:
+        t = (t.unsqueeze(1) if t.ndim<x.ndim else t).to(x.dtype); keep = keep if keep.ndim==x.ndim else keep.unsqueeze(1)
+        t = torch.where(keep, t, 0.)
+        p = torch.sigmoid(x); pt = p*t+(1-p)*(1-t)
+        l = -(1-pt)**gamma*(t*F.logsigmoid(x)+(1-t)*F.logsigmoid(-x))
+    return l*keep,keep.to(x.dtype)
+def dice_plus_refs(mode='multiclass', gamma=0., ignore=None, lam=(1., 1.)):
+    d = overlap_refs(dice, mode, ignore=ignore)
+    def per_image(x, t):
+        l,k = pixel_ce(x, t, mode, gamma, ignore); return lam[0]*d['ref'](x, t) + lam[1]*l.flatten(1).sum(1)/k.flatten(1).sum(1)
+    def mean(x, t):
+        l,k = pixel_ce(x, t, mode, gamma, ignore); return lam[0]*d['ref_mean'](x, t) + lam[1]*l.sum()/k.sum()
+    def sum_(x, t): return lam[0]*d['ref_mean'](x, t)*x.shape[0] + lam[1]*pixel_ce(x, t, mode, gamma, ignore)[0].sum()
+    return dict(ref=per_image, ref_mean=mean, ref_sum=sum_)
+def hinge_lovasz(x, fg):
+    "The authors' binary algorithm: x (P,) logits, fg (P,) 0/1"
+    err_s,perm = torch.sort(1-x*(2*fg-1), descending=True)
+    fg_s = fg[perm]; gts = fg_s.sum()
+    jac = 1-(gts-fg_s.cumsum(0))/(gts+(1-fg_s).cumsum(0))
+    return (F.relu(err_s)*torch.cat([jac[:1], jac[1:]-jac[:-1]])).sum()
+def hinge_groups(x, t, ignore):
+    "Per image and channel: (logits, fg) of the kept pixels"
+    t = t.unsqueeze(1) if t.ndim<x.ndim else t
+    return [[(x[i,c].flatten()[k], t[i,c].flatten()[k].to(x.dtype)) for c in range(x.shape[1])
+             for k in [t[i,c].flatten()!=(-1 if ignore is None else ignore)]] for i in range(len(x))]
+def lovasz_hinge_refs(ignore=None, per_image=False):
+    def per(x, t): return torch.stack([torch.stack([hinge_lovasz(*g) for g in gs]).mean() for gs in hinge_groups(x, t, ignore)])
+    def one_volume(x, t):
+        gs = hinge_groups(x, t, ignore)
+        return torch.stack([hinge_lovasz(torch.cat([g[c][0] for g in gs]), torch.cat([g[c][1] for g in gs])) for c in range(x.shape[1])]).mean()
+    return dict(ref=per, ref_mean=None if per_image else one_volume)
+
+CASES += [
+    case('DiceLossFlat-log', lambda: DiceLossFlat(log_loss=True), seg_data, kind='seg', n_out=3, **overlap_refs(log_of(dice))),
+    case('JaccardLossFlat-log-binary', lambda: JaccardLossFlat(log_loss=True, mode='binary'), segb_data, kind='segb', n_out=1,
+         **overlap_refs(log_of(tversky(1., 1.)), 'binary')),
+    case('GeneralizedDiceLossFlat', lambda: GeneralizedDiceLossFlat(), seg_data, kind='seg', n_out=3, **overlap_refs(gdl())),
+    case('GeneralizedDiceLossFlat-binary', lambda: GeneralizedDiceLossFlat(mode='binary'), segb_data, kind='segb', n_out=1,
+         **overlap_refs(gdl(), 'binary')),
+    case('GeneralizedDiceLossFlat-multilabel-vol', lambda: GeneralizedDiceLossFlat(mode='multilabel'), volml_data, kind='segml', n_out=3,
+         spatial=3, **overlap_refs(gdl(), 'multilabel')),
+    case('GeneralizedDiceLossFlat-ignore', lambda: GeneralizedDiceLossFlat(ignore_index=255), seg_ign_data, kind='seg', n_out=3,
+         **overlap_refs(gdl(), ignore=255)),
+    case('MCCLossFlat', lambda: MCCLossFlat(), seg_data, kind='seg', n_out=3, **mcc_refs()),
+    case('MCCLossFlat-binary', lambda: MCCLossFlat(mode='binary'), segb_data, kind='segb', n_out=1, **mcc_refs('binary')),
+    case('MCCLossFlat-multilabel-vol', lambda: MCCLossFlat(mode='multilabel'), volml_data, kind='segml', n_out=3, spatial=3,
+         **mcc_refs('multilabel')),
+    case('MCCLossFlat-ignore', lambda: MCCLossFlat(ignore_index=255), seg_ign_data, kind='seg', n_out=3, **mcc_refs(ignore=255)),
+    case('DiceCELossFlat', lambda: DiceCELossFlat(), seg_data, kind='seg', n_out=3, **dice_plus_refs()),
+    case('DiceCELossFlat-binary-weights', lambda: DiceCELossFlat(mode='binary', lambda_dice=0.7, lambda_ce=0.3), segb_data, kind='segb',
+         n_out=1, **dice_plus_refs('binary', lam=(0.7, 0.3))),
+    case('DiceCELossFlat-ignore-vol', lambda: DiceCELossFlat(ignore_index=255), seg_ign_vol, kind='seg', n_out=3,
+         spatial=3, **dice_plus_refs(ignore=255)),
+    case('DiceFocalLossFlat', lambda: DiceFocalLossFlat(), seg_data, kind='seg', n_out=3, **dice_plus_refs(gamma=2.)),
+    case('DiceFocalLossFlat-multilabel', lambda: DiceFocalLossFlat(mode='multilabel'), segml_data, kind='segml', n_out=3,
+         **dice_plus_refs('multilabel', gamma=2.)),
+    case('LovaszHingeLossFlat', lambda: LovaszHingeLossFlat(), segb_data, kind='segb', n_out=1, **lovasz_hinge_refs()),
+    case('LovaszHingeLossFlat-per_image', lambda: LovaszHingeLossFlat(per_image=True), segb_data, kind='segb', n_out=1,
+         **lovasz_hinge_refs(per_image=True)),
+    case('LovaszHingeLossFlat-multilabel-vol', lambda: LovaszHingeLossFlat(mode='multilabel'), volml_data, kind='segml', n_out=3, spatial=3,
+         **lovasz_hinge_refs()),
+    case('LovaszHingeLossFlat-ignore', lambda: LovaszHingeLossFlat(ignore_index=255), segb_ign_data, kind='segb', n_out=1,
+         **lovasz_hinge_refs(255)),
+    # one tensor: the loss itself (lists of outputs: tests/test_seg_peers.py against MONAI)
+    case('DeepSupervisionLoss-dice', lambda: DeepSupervisionLoss(DiceLossFlat()), seg_data, kind='seg', n_out=3, **overlap_refs(dice)),
+]
