@@ -19,7 +19,9 @@ __all__ = ['seg_modes', 'gdl_weights', 'ds_weight_modes', 'soft_overlap_sums', '
            'LovaszSoftmaxLossFlat', 'generalized_dice_loss', 'GeneralizedDiceLoss', 'GeneralizedDiceLossFlat',
            'mcc_loss', 'MCCLoss', 'MCCLossFlat', 'pixel_cross_entropy', 'PixelCrossEntropy', 'PixelCrossEntropyFlat',
            'DiceCELossFlat', 'DiceFocalLossFlat', 'lovasz_hinge_loss', 'LovaszHingeLoss', 'LovaszHingeLossFlat',
-           'resize_nearest', 'DeepSupervisionLoss']
+           'resize_nearest', 'DeepSupervisionLoss', 'distance_transform_edt', 'signed_distance_map', 'boundary_loss',
+           'BoundaryLoss', 'BoundaryLossFlat', 'hausdorff_dt_loss', 'HausdorffDTLoss', 'HausdorffDTLossFlat',
+           'soft_erode', 'soft_dilate', 'soft_skeleton', 'cl_dice_loss', 'ClDiceLoss', 'ClDiceLossFlat']
 
 # %% ../nbs/04_segmentation.ipynb #1c745dfb
 seg_modes = ('multiclass','binary','multilabel')
@@ -662,3 +664,207 @@ class DeepSupervisionLoss:
     def __repr__(self):
         w = f"weights={self.weights}" if self.weights is not None else f"weight_mode={self.weight_mode!r}"
         return f"DeepSupervisionLoss({self.loss!r}, {w})"
+
+# %% ../nbs/04_segmentation.ipynb #7506daa4
+def _scan_sq_dist(x:Tensor, ax:int)->Tensor:
+    "Squared distance along axis `ax` from each True element of `x` to the nearest False one; `big` where a line has none"
+    n = x.shape[ax]
+    idx = torch.arange(n, device=x.device).view([-1 if i==ax else 1 for i in range(x.ndim)])
+    last = torch.where(x, -2*n, idx).cummax(ax).values # the last False at or before each element
+    nxt = torch.where(x, 3*n, idx).flip(ax).cummin(ax).values.flip(ax) # the first False at or after
+    d = torch.minimum(idx-last, nxt-idx).float()
+    return torch.where(d<n, d*d, float(n*n*x.ndim+1))
+
+def _min_plus(f:Tensor, ax:int, chunk:int=2**24)->Tensor:
+    "$\\min_{x'} f(x')+(x-x')^2$ along axis `ax` (one pass of the separable transform), in chunks of `chunk` elements"
+    n = f.shape[ax]
+    i = torch.arange(n, device=f.device, dtype=f.dtype)
+    d2 = (i[:,None]-i[None,:])**2
+    f2 = f.movedim(ax, -1)
+    shape,f2 = f2.shape,f2.reshape(-1, n)
+    rows = max(1, chunk//(n*n))
+    out = torch.cat([(f2[s:s+rows, None, :]+d2).amin(-1) for s in range(0, len(f2), rows)])
+    return out.reshape(shape).movedim(-1, ax)
+
+def distance_transform_edt(
+    x:Tensor, # A mask: nonzero elements get their distance to the nearest zero, zeros get 0
+    ndim:int|None=None, # Spatial axes, the last ones of `x`; `None`: all
+)->Tensor:
+    "Exact Euclidean distance transform over the last `ndim` axes, as scipy's `distance_transform_edt`, batched"
+    ndim = x.ndim if ndim is None else ndim
+    x = x!=0
+    if x.numel()==0 or ndim==0: return torch.zeros(x.shape, device=x.device)
+    axes = range(x.ndim-ndim, x.ndim)
+    f = _scan_sq_dist(x, axes[0])
+    for ax in axes[1:]: f = _min_plus(f, ax)
+    return f.sqrt() # an item with no zero gets a distance larger than any real one: callers leave such items out
+
+def signed_distance_map(
+    targ:Tensor, # 0/1 masks (..., d1, ...)
+    ndim:int, # Spatial axes, the last ones of `targ`
+)->Tensor:
+    "Kervadec et al.'s signed distance: distance to the mask outside it, -(distance to the background - 1) inside"
+    m = targ>0.5
+    d_out,d_in = distance_transform_edt(~m, ndim),distance_transform_edt(m, ndim)
+    sdm = torch.where(m, 1-d_in, d_out)
+    sp = tuple(range(targ.ndim-ndim, targ.ndim))
+    both = m.any(sp, keepdim=True) & (~m).any(sp, keepdim=True) # an empty or full mask has no boundary: 0
+    return sdm*both
+
+# %% ../nbs/04_segmentation.ipynb #1f576923
+def _class_maps(inp:Tensor, targ:Tensor, mode:str, ignore_index:int|None, include_background:bool):
+    "Probabilities and 0/1 target masks (N,K,d1,...) in float32, background dropped in 'multiclass' unless asked, and kept pixels"
+    check_choice('mode', mode, seg_modes)
+    x = to_float32(inp)
+    if mode=='multiclass':
+        t = targ.reshape(x.shape[:1]+x.shape[2:]).long()
+        keep = None if ignore_index is None else (t!=ignore_index).unsqueeze(1)
+        if keep is not None: t = torch.where(keep[:,0], t, 0)
+        p,oh = F.softmax(x, 1),torch.zeros_like(x).scatter_(1, t.unsqueeze(1), 1.)
+        if not include_background: p,oh = p[:,1:],oh[:,1:]
+    else:
+        t = targ.reshape(x.shape)
+        keep = None if ignore_index is None else t!=ignore_index
+        p,oh = torch.sigmoid(x),(t if keep is None else torch.where(keep, t, 0)).to(x.dtype)
+    if keep is not None: keep = keep.to(x.dtype)
+    return p,oh,keep
+
+def _pixel_mean(v:Tensor, keep:Tensor|None, reduction:str)->Tensor:
+    "Mean of `v` (N,K,...) over classes and kept pixels: per image for 'none', the batch's for 'mean', N times it for 'sum'"
+    if keep is not None: v = v*keep
+    if keep is None: m = v.flatten(1).mean(1) if reduction=='none' else v.mean()
+    else:
+        k = keep.expand_as(v).flatten(1).sum(1)
+        m = v.flatten(1).sum(1)/k.clamp_min(1) if reduction=='none' else v.sum()/k.sum().clamp_min(1)
+    return m*v.shape[0] if reduction=='sum' else m
+
+def boundary_loss(
+    inp:Tensor, # Logits (N,C,d1,...), or (N,1,d1,...) in 'binary' mode
+    targ:Tensor, # Integer mask (N,d1,...) ('multiclass'), or 0/1 masks shaped like `inp`
+    *,
+    include_background:bool=False, # Keep class 0 in 'multiclass' mode
+    ignore_index:int|None=None, # Target value whose pixels are left out (and count as outside every mask)
+    mode:str='multiclass', # 'multiclass', 'binary' or 'multilabel'
+    reduction:str='mean', # 'mean' over classes and pixels, 'sum' (N times it), or 'none' (the mean per image)
+)->Tensor:
+    "Boundary loss $\\frac1{|\\Omega|}\\sum_i p_i\\phi_i$ with the target's signed distance map $\\phi$ (Kervadec et al. 2019, eq. 5)"
+    check_reduction(reduction)
+    p,t,keep = _class_maps(inp, targ, mode, ignore_index, include_background)
+    return _pixel_mean(p*signed_distance_map(t, t.ndim-2), keep, reduction)
+
+class BoundaryLoss(_SegOpts):
+    "Module form of `boundary_loss`"
+    fn = staticmethod(boundary_loss)
+    def __init__(self, *, include_background=False, ignore_index=None, mode='multiclass', reduction='mean'):
+        super().__init__(include_background=include_background, ignore_index=ignore_index, mode=mode, reduction=reduction)
+
+@delegates(BoundaryLoss)
+class BoundaryLossFlat(SegFlat):
+    "Boundary loss (Kervadec et al. 2019): probabilities times the target's signed distance map; add it to a Dice loss"
+    def __init__(self, *, axis:int=1, thresh:float=0.5, **kwargs):
+        super().__init__(BoundaryLoss, axis=axis, thresh=thresh, **kwargs)
+
+# %% ../nbs/04_segmentation.ipynb #be970812
+def _boundary_distance(m:Tensor, ndim:int)->Tensor:
+    "Unsigned distance of each pixel to the boundary of mask `m` (MONAI's `distance_field`), 0 where `m` is empty or full"
+    sp = tuple(range(m.ndim-ndim, m.ndim))
+    both = m.any(sp, keepdim=True) & (~m).any(sp, keepdim=True)
+    return (distance_transform_edt(m, ndim)+distance_transform_edt(~m, ndim))*both
+
+def hausdorff_dt_loss(
+    inp:Tensor, # Logits (N,C,d1,...), or (N,1,d1,...) in 'binary' mode
+    targ:Tensor, # Integer mask (N,d1,...) ('multiclass'), or 0/1 masks shaped like `inp`
+    *,
+    alpha:float=2., # Power of the distances
+    include_background:bool=False, # Keep class 0 in 'multiclass' mode
+    ignore_index:int|None=None, # Target value whose pixels are left out (and count as outside every mask)
+    mode:str='multiclass', # 'multiclass', 'binary' or 'multilabel'
+    reduction:str='mean', # 'mean' over classes and pixels, 'sum' (N times it), or 'none' (the mean per image)
+)->Tensor:
+    "Hausdorff distance loss $\\frac1{|\\Omega|}\\sum_i(p_i-t_i)^2(d_{p,i}^\\alpha+d_{t,i}^\\alpha)$ (Karimi & Salcudean 2019, eq. 8)"
+    check_reduction(reduction)
+    p,t,keep = _class_maps(inp, targ, mode, ignore_index, include_background)
+    nd = t.ndim-2
+    with torch.no_grad(): d = _boundary_distance(p>0.5, nd)**alpha+_boundary_distance(t>0.5, nd)**alpha
+    return _pixel_mean((p-t)**2*d, keep, reduction)
+
+class HausdorffDTLoss(_SegOpts):
+    "Module form of `hausdorff_dt_loss`"
+    fn = staticmethod(hausdorff_dt_loss)
+    def __init__(self, *, alpha=2., include_background=False, ignore_index=None, mode='multiclass', reduction='mean'):
+        super().__init__(alpha=alpha, include_background=include_background, ignore_index=ignore_index, mode=mode,
+                         reduction=reduction)
+
+@delegates(HausdorffDTLoss)
+class HausdorffDTLossFlat(SegFlat):
+    "Hausdorff distance loss from distance transforms (Karimi & Salcudean 2019), MONAI's `HausdorffDTLoss`"
+    def __init__(self, *, axis:int=1, thresh:float=0.5, **kwargs):
+        super().__init__(HausdorffDTLoss, axis=axis, thresh=thresh, **kwargs)
+
+# %% ../nbs/04_segmentation.ipynb #107b018e
+def _pool_min(x:Tensor, k:tuple)->Tensor: return -_pool_max(-x, k)
+def _pool_max(x:Tensor, k:tuple)->Tensor:
+    pool = F.max_pool2d if len(k)==2 else F.max_pool3d
+    return pool(x, k, 1, tuple(s//2 for s in k))
+
+def soft_erode(x:Tensor)->Tensor:
+    "Soft erosion of (N,C,d1,...) maps: the minimum over a cross, one axis at a time (Shit et al. 2021, alg. 1)"
+    nd = x.ndim-2
+    es = [_pool_min(x, tuple(3 if i==j else 1 for j in range(nd))) for i in range(nd)]
+    out = es[0]
+    for e in es[1:]: out = torch.minimum(out, e)
+    return out
+def soft_dilate(x:Tensor)->Tensor: return _pool_max(x, (3,)*(x.ndim-2))
+def soft_skeleton(x:Tensor, iters:int=3)->Tensor:
+    "Soft skeleton of (N,C,d1,...) maps in [0, 1] (Shit et al. 2021, alg. 1)"
+    skel = F.relu(x-soft_dilate(soft_erode(x)))
+    for _ in range(iters):
+        x = soft_erode(x)
+        delta = F.relu(x-soft_dilate(soft_erode(x)))
+        skel = skel+F.relu(delta-skel*delta)
+    return skel
+
+def cl_dice_loss(
+    inp:Tensor, # Logits (N,C,d1,d2[,d3]), or (N,1,...) in 'binary' mode
+    targ:Tensor, # Integer mask (N,d1,...) ('multiclass'), or 0/1 masks shaped like `inp`
+    *,
+    iters:int=3, # Soft-skeleton iterations, at least the largest radius of the structures
+    alpha:float=1., # Weight of clDice; 1-`alpha` weighs the soft Dice loss (eq. 4)
+    smooth:float=1., # Added to numerator and denominator of precision, sensitivity and Dice
+    eps:float=0., # Added to the harmonic mean's denominator (MONAI's `smooth`=1e-4; then a perfect prediction costs 5e-5)
+    include_background:bool=False, # Keep class 0 in 'multiclass' mode
+    ignore_index:int|None=None, # Target value whose pixels are left out
+    mode:str='multiclass', # 'multiclass', 'binary' or 'multilabel'
+    per_image:bool=False, # Score each image and average (MONAI's), instead of scoring the batch as one volume
+    reduction:str='mean', # 'mean', 'sum' or 'none' (one value per image)
+)->Tensor:
+    "Soft clDice loss $1-\\frac{2\\,T_{prec}T_{sens}}{T_{prec}+T_{sens}}$ on soft skeletons (Shit et al. 2021, eq. 3)"
+    check_reduction(reduction); check_smooth(smooth)
+    if inp.ndim not in (4,5): raise ValueError(f"cl_dice_loss: input {shape_of(inp)}; expected (N,C,H,W) or (N,C,D,H,W)")
+    if not 0<=alpha<=1: raise ValueError(f"cl_dice_loss: alpha={alpha}; expected 0 <= alpha <= 1")
+    p,t,keep = _class_maps(inp, targ, mode, ignore_index, include_background)
+    if keep is not None: p,t = p*keep,t*keep
+    sp,st = soft_skeleton(p, iters),soft_skeleton(t, iters)
+    sums = [v.flatten(1).sum(1) for v in (sp*t, sp, st*p, st)]
+    def cl(a, b, c, d):
+        prec,sens = (a+smooth)/(b+smooth),(c+smooth)/(d+smooth)
+        return 1-2*prec*sens/(prec+sens+eps) # prec, sens > 0 thanks to `smooth`
+    l = _per_image_or_batch(cl, tuple(sums), per_image, reduction)
+    if alpha==1: return l
+    I,P,T = (p*t).flatten(2).sum(2),p.flatten(2).sum(2),t.flatten(2).sum(2)
+    return alpha*l+(1-alpha)*_overlap_loss(I, P, T, score='dice', smooth=smooth, per_image=per_image, reduction=reduction)
+
+class ClDiceLoss(_SegOpts):
+    "Module form of `cl_dice_loss`"
+    fn = staticmethod(cl_dice_loss)
+    def __init__(self, *, iters=3, alpha=1., smooth=1., eps=0., include_background=False, ignore_index=None,
+                 mode='multiclass', per_image=False, reduction='mean'):
+        if not 0<=alpha<=1: raise ValueError(f"ClDiceLoss: alpha={alpha}; expected 0 <= alpha <= 1")
+        super().__init__(iters=iters, alpha=alpha, smooth=smooth, eps=eps, include_background=include_background,
+                         ignore_index=ignore_index, mode=mode, per_image=per_image, reduction=reduction)
+
+@delegates(ClDiceLoss)
+class ClDiceLossFlat(SegFlat):
+    "Soft clDice loss (Shit et al. 2021) for thin tubular structures; `alpha`<1 mixes in soft Dice"
+    def __init__(self, *, axis:int=1, thresh:float=0.5, **kwargs):
+        super().__init__(ClDiceLoss, axis=axis, thresh=thresh, **kwargs)

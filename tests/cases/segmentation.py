@@ -159,6 +159,56 @@ def lovasz_hinge_refs(ignore=None, per_image=False):
         return torch.stack([hinge_lovasz(torch.cat([g[c][0] for g in gs]), torch.cat([g[c][1] for g in gs])) for c in range(x.shape[1])]).mean()
     return dict(ref=per, ref_mean=None if per_image else one_volume)
 
+def segml_ign_data(n, dt, g): # multi-label masks, some pixels at 255
+    x,t = segml_data(n, dt, g); return x, torch.where(torch.rand(t.shape, generator=g)<0.3, 255., t)
+def pixel_refs(mode, gamma=0., ignore=None):
+    def per(x, t):  l,k = pixel_ce(x, t, mode, gamma, ignore); return l.flatten(1).sum(1)/k.flatten(1).sum(1).clamp_min(1)
+    def mean(x, t): l,k = pixel_ce(x, t, mode, gamma, ignore); return l.sum()/k.sum()
+    def sum_(x, t): return pixel_ce(x, t, mode, gamma, ignore)[0].sum()
+    return dict(ref=per, ref_mean=mean, ref_sum=sum_)
+
+import numpy as np
+from scipy.ndimage import distance_transform_edt as edt
+def maps(x, t, mode, ignore, bg):
+    "Probabilities and 0/1 masks (N,K,...) in float64, background dropped unless `bg`, and the kept pixels (N,1|K,...)"
+    keep = torch.ones_like(t, dtype=torch.bool) if ignore is None else t!=ignore
+    if mode=='multiclass':
+        p,oh = F.softmax(x, 1),F.one_hot(torch.where(keep, t, 0), x.shape[1]).movedim(-1, 1).to(x.dtype)
+        keep = keep.unsqueeze(1)
+        if not bg: p,oh = p[:,1:],oh[:,1:]
+    else:
+        t,keep = (t.unsqueeze(1), keep.unsqueeze(1)) if t.ndim<x.ndim else (t, keep)
+        p,oh = torch.sigmoid(x),torch.where(keep, t, 0).to(x.dtype)
+    return p,oh,keep.to(x.dtype)
+def kervadec_sdm(m): # the authors' `one_hot2dist` per mask, with an empty or full mask at 0
+    if not m.any() or m.all(): return np.zeros(m.shape)
+    return edt(~m)*~m - (edt(m)-1)*m
+def field(m): # MONAI's `distance_field` per mask
+    return edt(m)+edt(~m) if m.any() and not m.all() else np.zeros(m.shape)
+def per_mask(fn, m): return torch.tensor(np.stack([fn(a) for a in m.reshape(-1, *m.shape[2:])]).reshape(m.shape))
+def dist_refs(kind, mode='multiclass', ignore=None, bg=False):
+    def terms(x, t):
+        p,oh,k = maps(x, t, mode, ignore, bg)
+        m = oh.detach().numpy().astype(bool)
+        if kind=='boundary': v = p*per_mask(kervadec_sdm, m)
+        else: v = (p-oh)**2*(per_mask(field, (p>0.5).detach().numpy())**2+per_mask(field, m)**2)
+        return v*k,k.expand_as(v)
+    def per(x, t):  v,k = terms(x, t); return v.flatten(1).sum(1)/k.flatten(1).sum(1)
+    def mean(x, t): v,k = terms(x, t); return v.sum()/k.sum()
+    return dict(ref=per, ref_mean=mean)
+def cldice_refs(mode='multiclass', alpha=1., per_image=False, s=1.):
+    from monai.losses.cldice import soft_skel # the peer's skeleton (Shit et al.'s code)
+    def sums(x, t):
+        p,oh,_ = maps(x, t, mode, None, False)
+        sp,st = soft_skel(p, 3),soft_skel(oh, 3)
+        return [v.flatten(1).sum(1) for v in (sp*oh, sp, st*p, st)],[v.flatten(2).sum(2) for v in (p*oh, p, oh)]
+    def score(a, b, c, d, I, P, T):
+        pr,se = (a+s)/(b+s),(c+s)/(d+s)
+        return alpha*(1-2*pr*se/(pr+se)) + (1-alpha)*dice(I, P, T, s).mean(-1)
+    def per(x, t):  cl,ov = sums(x, t); return score(*cl, *ov)
+    def mean(x, t): cl,ov = sums(x, t); return score(*(v.sum(0) for v in cl), *(v.sum(0) for v in ov))
+    return dict(ref=per, ref_mean=None if per_image else mean)
+
 CASES += [
     case('DiceLossFlat-log', lambda: DiceLossFlat(log_loss=True), seg_data, kind='seg', n_out=3, **overlap_refs(log_of(dice))),
     case('JaccardLossFlat-log-binary', lambda: JaccardLossFlat(log_loss=True, mode='binary'), segb_data, kind='segb', n_out=1,
@@ -192,4 +242,23 @@ CASES += [
          **lovasz_hinge_refs(255)),
     # one tensor: the loss itself (lists of outputs: tests/test_seg_peers.py against MONAI)
     case('DeepSupervisionLoss-dice', lambda: DeepSupervisionLoss(DiceLossFlat()), seg_data, kind='seg', n_out=3, **overlap_refs(dice)),
+    case('PixelCrossEntropyFlat', lambda: PixelCrossEntropyFlat(), seg_data, kind='seg', n_out=3, **pixel_refs('multiclass')),
+    case('PixelCrossEntropyFlat-focal-multilabel-ignore', lambda: PixelCrossEntropyFlat(gamma=2., mode='multilabel', ignore_index=255),
+         segml_ign_data, kind='segml', n_out=3, **pixel_refs('multilabel', 2., 255)),
+    case('BoundaryLossFlat', lambda: BoundaryLossFlat(), seg_data, kind='seg', n_out=3, nonneg=False, **dist_refs('boundary')),
+    case('BoundaryLossFlat-binary-ignore', lambda: BoundaryLossFlat(mode='binary', ignore_index=255), segb_ign_data, kind='segb', n_out=1,
+         nonneg=False, **dist_refs('boundary', 'binary', ignore=255)),
+    case('BoundaryLossFlat-multilabel-vol', lambda: BoundaryLossFlat(mode='multilabel'), volml_data, kind='segml', n_out=3, spatial=3,
+         nonneg=False, **dist_refs('boundary', 'multilabel')),
+    case('HausdorffDTLossFlat', lambda: HausdorffDTLossFlat(), seg_data, kind='seg', n_out=3, **dist_refs('hausdorff')),
+    case('HausdorffDTLossFlat-vol-background', lambda: HausdorffDTLossFlat(include_background=True), vol_data, kind='seg', n_out=3, spatial=3,
+         **dist_refs('hausdorff', bg=True)),
+    case('HausdorffDTLossFlat-binary-ignore', lambda: HausdorffDTLossFlat(mode='binary', ignore_index=255), segb_ign_data, kind='segb',
+         n_out=1, **dist_refs('hausdorff', 'binary', ignore=255)),
+    case('ClDiceLossFlat', lambda: ClDiceLossFlat(), seg_data, kind='seg', n_out=3, **cldice_refs()),
+    case('ClDiceLossFlat-binary-vol-alpha', lambda: ClDiceLossFlat(mode='binary', alpha=0.5), volb_data, kind='segb', n_out=1, spatial=3,
+         **cldice_refs('binary', alpha=0.5)),
+    case('ClDiceLossFlat-multilabel-per_image', lambda: ClDiceLossFlat(mode='multilabel', per_image=True), segml_data, kind='segml', n_out=3,
+         **cldice_refs('multilabel', per_image=True)),
 ]
+
