@@ -240,8 +240,7 @@ CASES += [
          **lovasz_hinge_refs()),
     case('LovaszHingeLossFlat-ignore', lambda: LovaszHingeLossFlat(ignore_index=255), segb_ign_data, kind='segb', n_out=1,
          **lovasz_hinge_refs(255)),
-    # one tensor: the loss itself (lists of outputs: tests/test_seg_peers.py against MONAI)
-    case('DeepSupervisionLoss-dice', lambda: DeepSupervisionLoss(DiceLossFlat()), seg_data, kind='seg', n_out=3, **overlap_refs(dice)),
+    # DeepSupervisionLoss wraps a loss of the registry: tests/test_seg_peers.py checks it on lists of outputs against MONAI
     case('PixelCrossEntropyFlat', lambda: PixelCrossEntropyFlat(), seg_data, kind='seg', n_out=3, **pixel_refs('multiclass')),
     case('PixelCrossEntropyFlat-focal-multilabel-ignore', lambda: PixelCrossEntropyFlat(gamma=2., mode='multilabel', ignore_index=255),
          segml_ign_data, kind='segml', n_out=3, **pixel_refs('multilabel', 2., 255)),
