@@ -576,7 +576,7 @@ def lovasz_hinge_loss(
     per_image:bool=False, # Score each image and average, instead of scoring the batch as one mask
     reduction:str='mean', # 'mean', 'sum' or 'none' (one value per image)
 )->Tensor:
-    "Lovász hinge loss (Berman et al. 2018, eq. 8, alg. 1): sorted hinge errors weighted by Jaccard's Lovász gradient"
+    "Lovász hinge loss (Berman et al. 2018, alg. 1): sorted hinge errors weighted by Jaccard's Lovász gradient"
     check_reduction(reduction); check_choice('mode', mode, seg_modes[1:])
     x = to_float32(inp).flatten(2)
     n,c = x.shape[:2]
@@ -667,7 +667,7 @@ class DeepSupervisionLoss:
 
 # %% ../nbs/04_segmentation.ipynb #7506daa4
 def _scan_sq_dist(x:Tensor, ax:int)->Tensor:
-    "Squared distance along axis `ax` from each True element of `x` to the nearest False one; `big` where a line has none"
+    "Squared distance along axis `ax` from each True element of `x` to the nearest False (`big` if none in its line)"
     n = x.shape[ax]
     idx = torch.arange(n, device=x.device).view([-1 if i==ax else 1 for i in range(x.ndim)])
     last = torch.where(x, -2*n, idx).cummax(ax).values # the last False at or before each element
@@ -713,7 +713,7 @@ def signed_distance_map(
 
 # %% ../nbs/04_segmentation.ipynb #1f576923
 def _class_maps(inp:Tensor, targ:Tensor, mode:str, ignore_index:int|None, include_background:bool):
-    "Probabilities and 0/1 target masks (N,K,d1,...) in float32, background dropped in 'multiclass' unless asked, and kept pixels"
+    "Probabilities and 0/1 masks (N,K,d1,...) in float32 ('multiclass': class 0 dropped unless asked), and kept pixels"
     check_choice('mode', mode, seg_modes)
     x = to_float32(inp)
     if mode=='multiclass':
@@ -730,7 +730,7 @@ def _class_maps(inp:Tensor, targ:Tensor, mode:str, ignore_index:int|None, includ
     return p,oh,keep
 
 def _pixel_mean(v:Tensor, keep:Tensor|None, reduction:str)->Tensor:
-    "Mean of `v` (N,K,...) over classes and kept pixels: per image for 'none', the batch's for 'mean', N times it for 'sum'"
+    "Mean of `v` (N,K,...) over classes and kept pixels: per image ('none'), of the batch ('mean'), N times it ('sum')"
     if keep is not None: v = v*keep
     if keep is None: m = v.flatten(1).mean(1) if reduction=='none' else v.mean()
     else:
@@ -747,7 +747,7 @@ def boundary_loss(
     mode:str='multiclass', # 'multiclass', 'binary' or 'multilabel'
     reduction:str='mean', # 'mean' over classes and pixels, 'sum' (N times it), or 'none' (the mean per image)
 )->Tensor:
-    "Boundary loss $\\frac1{|\\Omega|}\\sum_i p_i\\phi_i$ with the target's signed distance map $\\phi$ (Kervadec et al. 2019, eq. 5)"
+    "Boundary loss $\\frac1{|\\Omega|}\\sum_i p_i\\phi_i$, $\\phi$ the target's signed distance (Kervadec et al. 2019)"
     check_reduction(reduction)
     p,t,keep = _class_maps(inp, targ, mode, ignore_index, include_background)
     return _pixel_mean(p*signed_distance_map(t, t.ndim-2), keep, reduction)
@@ -756,7 +756,8 @@ class BoundaryLoss(_SegOpts):
     "Module form of `boundary_loss`"
     fn = staticmethod(boundary_loss)
     def __init__(self, *, include_background=False, ignore_index=None, mode='multiclass', reduction='mean'):
-        super().__init__(include_background=include_background, ignore_index=ignore_index, mode=mode, reduction=reduction)
+        super().__init__(include_background=include_background, ignore_index=ignore_index, mode=mode,
+                         reduction=reduction)
 
 @delegates(BoundaryLoss)
 class BoundaryLossFlat(SegFlat):
@@ -766,7 +767,7 @@ class BoundaryLossFlat(SegFlat):
 
 # %% ../nbs/04_segmentation.ipynb #be970812
 def _boundary_distance(m:Tensor, ndim:int)->Tensor:
-    "Unsigned distance of each pixel to the boundary of mask `m` (MONAI's `distance_field`), 0 where `m` is empty or full"
+    "Unsigned distance of each pixel to the boundary of mask `m` (MONAI's `distance_field`); 0 if `m` is empty or full"
     sp = tuple(range(m.ndim-ndim, m.ndim))
     both = m.any(sp, keepdim=True) & (~m).any(sp, keepdim=True)
     return (distance_transform_edt(m, ndim)+distance_transform_edt(~m, ndim))*both
@@ -781,7 +782,7 @@ def hausdorff_dt_loss(
     mode:str='multiclass', # 'multiclass', 'binary' or 'multilabel'
     reduction:str='mean', # 'mean' over classes and pixels, 'sum' (N times it), or 'none' (the mean per image)
 )->Tensor:
-    "Hausdorff distance loss $\\frac1{|\\Omega|}\\sum_i(p_i-t_i)^2(d_{p,i}^\\alpha+d_{t,i}^\\alpha)$ (Karimi & Salcudean 2019, eq. 8)"
+    "Hausdorff loss $\\frac1{|\\Omega|}\\sum_i(p_i-t_i)^2(d_{p,i}^\\alpha+d_{t,i}^\\alpha)$ (Karimi & Salcudean)"
     check_reduction(reduction)
     p,t,keep = _class_maps(inp, targ, mode, ignore_index, include_background)
     nd = t.ndim-2
@@ -829,18 +830,19 @@ def cl_dice_loss(
     targ:Tensor, # Integer mask (N,d1,...) ('multiclass'), or 0/1 masks shaped like `inp`
     *,
     iters:int=3, # Soft-skeleton iterations, at least the largest radius of the structures
-    alpha:float=1., # Weight of clDice; 1-`alpha` weighs the soft Dice loss (eq. 4)
+    alpha:float=1., # Weight of clDice; 1-`alpha` weighs the soft Dice loss
     smooth:float=1., # Added to numerator and denominator of precision, sensitivity and Dice
-    eps:float=0., # Added to the harmonic mean's denominator (MONAI's `smooth`=1e-4; then a perfect prediction costs 5e-5)
+    eps:float=0., # Added to the harmonic mean's denominator; MONAI's `smooth`=1e-4 (then a perfect score is 5e-5)
     include_background:bool=False, # Keep class 0 in 'multiclass' mode
     ignore_index:int|None=None, # Target value whose pixels are left out
     mode:str='multiclass', # 'multiclass', 'binary' or 'multilabel'
     per_image:bool=False, # Score each image and average (MONAI's), instead of scoring the batch as one volume
     reduction:str='mean', # 'mean', 'sum' or 'none' (one value per image)
 )->Tensor:
-    "Soft clDice loss $1-\\frac{2\\,T_{prec}T_{sens}}{T_{prec}+T_{sens}}$ on soft skeletons (Shit et al. 2021, eq. 3)"
+    "Soft clDice loss $1-\\frac{2\\,T_{prec}T_{sens}}{T_{prec}+T_{sens}}$ on soft skeletons (Shit et al. 2021)"
     check_reduction(reduction); check_smooth(smooth)
-    if inp.ndim not in (4,5): raise ValueError(f"cl_dice_loss: input {shape_of(inp)}; expected (N,C,H,W) or (N,C,D,H,W)")
+    if inp.ndim not in (4,5):
+        raise ValueError(f"cl_dice_loss: input {shape_of(inp)}; expected (N,C,H,W) or (N,C,D,H,W)")
     if not 0<=alpha<=1: raise ValueError(f"cl_dice_loss: alpha={alpha}; expected 0 <= alpha <= 1")
     p,t,keep = _class_maps(inp, targ, mode, ignore_index, include_background)
     if keep is not None: p,t = p*keep,t*keep
@@ -852,7 +854,8 @@ def cl_dice_loss(
     l = _per_image_or_batch(cl, tuple(sums), per_image, reduction)
     if alpha==1: return l
     I,P,T = (p*t).flatten(2).sum(2),p.flatten(2).sum(2),t.flatten(2).sum(2)
-    return alpha*l+(1-alpha)*_overlap_loss(I, P, T, score='dice', smooth=smooth, per_image=per_image, reduction=reduction)
+    d = _overlap_loss(I, P, T, score='dice', smooth=smooth, per_image=per_image, reduction=reduction)
+    return alpha*l+(1-alpha)*d
 
 class ClDiceLoss(_SegOpts):
     "Module form of `cl_dice_loss`"
