@@ -39,7 +39,9 @@ def peers():
     s = _try(lambda: __import__('segmentation_models_pytorch.losses', fromlist=['x']))
     if s: P['smp'] = dict(dice=s.DiceLoss('multiclass', smooth=1.), jaccard=s.JaccardLoss('multiclass', smooth=1.),
                           tversky=s.TverskyLoss('multiclass', smooth=1., alpha=0.5, beta=0.5), lovasz=s.LovaszLoss('multiclass'),
-                          dice_binary=s.DiceLoss('binary', smooth=1.), binary_focal=s.FocalLoss('binary', alpha=0.25, gamma=2.))
+                          dice_binary=s.DiceLoss('binary', smooth=1.), binary_focal=s.FocalLoss('binary', alpha=0.25, gamma=2.),
+                          log_dice=s.DiceLoss('multiclass', smooth=1., log_loss=True), lovasz_hinge=s.LovaszLoss('binary'),
+                          mcc_binary=lambda x,t,f=s.MCCLoss(): f(torch.sigmoid(x), t))
     m = _try(lambda: __import__('monai.losses', fromlist=['x']))
     if m:
         md = m.DiceLoss(to_onehot_y=True, softmax=True, batch=True, smooth_nr=1., smooth_dr=1.)
@@ -49,6 +51,12 @@ def peers():
         mf = m.FocalLoss(to_onehot_y=True, use_softmax=True, gamma=2.)
         P['monai'] = dict(dice=lambda x,t: md(x, t.unsqueeze(1)), jaccard=lambda x,t: mj(x, t.unsqueeze(1)), tversky=lambda x,t: mt(x, t.unsqueeze(1)),
                           dice_binary=mb, focal=lambda x,t: mf(x, t.unsqueeze(1)))
+        # issue 26: the segmentation losses MONAI has
+        oh = dict(to_onehot_y=True, softmax=True)
+        mg,mdc,mhd,mcl = m.GeneralizedDiceLoss(batch=True, **oh),m.DiceCELoss(**oh),m.HausdorffDTLoss(**oh),m.SoftclDiceLoss(**oh)
+        P['monai'].update(gdl=lambda x,t: mg(x, t.unsqueeze(1)), dicece=lambda x,t: mdc(x, t.unsqueeze(1)),
+                          hausdorff=lambda x,t: mhd(x, t.unsqueeze(1)), cldice=lambda x,t: mcl(x, t.unsqueeze(1)),
+                          dicefocal_binary=m.DiceFocalLoss(sigmoid=True))
     tl = _try(lambda: __import__('timm.loss', fromlist=['x']))
     if tl:
         tls,tasl,tpoly = tl.LabelSmoothingCrossEntropy(0.1),tl.AsymmetricLossMultiLabel(gamma_neg=4, gamma_pos=1, clip=0.05),_try(lambda: tl.PolyCrossEntropy(epsilon=1.))
@@ -86,11 +94,21 @@ def cases(quick, dev):
     C += [('dice_binary', DiceLossFlat(mode='binary'), segb_data(segb, dev), None, str(segb)),
           ('binary_focal', BinaryFocalLossFlat(), segb_data(segb, dev), 'sigmoid', str(segb))]
     C += [('mse', MSELossFlat(), reg_data(reg, dev), 'mse', f"({reg},)"), ('huber', HuberLossFlat(), reg_data(reg, dev), 'huber', f"({reg},)")]
+    # issue 26 (`--only` them and write benchmarks/results_segmentation.md): two shapes each, an image batch and a volume batch
+    for s in ([(4, 4, 64, 64), (2, 2, 32, 32, 32)] if quick else [(8, 4, 128, 128), (2, 2, 64, 64, 64)]):
+        b,sh = (s[0], 1)+s[2:],str(s)
+        C += [('log_dice', DiceLossFlat(log_loss=True), seg_data(s, dev), None, sh), ('gdl', GeneralizedDiceLossFlat(), seg_data(s, dev), None, sh),
+              ('dicece', DiceCELossFlat(smooth=1e-5, per_image=True), seg_data(s, dev), None, sh),
+              ('mcc_binary', MCCLossFlat(mode='binary'), segb_data(b, dev), None, str(b)),
+              ('dicefocal_binary', DiceFocalLossFlat(mode='binary', smooth=1e-5, per_image=True), segb_data(b, dev), None, str(b)),
+              ('lovasz_hinge', LovaszHingeLossFlat(), segb_data(b, dev), None, str(b)),
+              ('boundary', BoundaryLossFlat(), seg_data(s, dev), None, sh), ('hausdorff', HausdorffDTLossFlat(), seg_data(s, dev), None, sh),
+              ('cldice', ClDiceLossFlat(per_image=True, include_background=True, eps=1e-4), seg_data(s, dev), None, sh)]
     return C
 
 def _adapt(name, f, x, t):
     "Peers' input conventions: smp's binary focal and dice, and MONAI, want a channel axis on a binary target"
-    if name in ('dice_binary','binary_focal') and x.ndim==4: return lambda: f(x, t.unsqueeze(1))
+    if name in ('dice_binary','binary_focal','mcc_binary','dicefocal_binary','lovasz_hinge') and x.ndim>=4: return lambda: f(x, t.unsqueeze(1))
     return lambda: f(x, t)
 
 def fwd_bwd(fn, x):
@@ -191,8 +209,9 @@ def main(argv=None):
     torch.manual_seed(0)
     P = peers()
     rows,t0 = [],time.time()
+    only = set(a.only.split(',')) if a.only else None
     for name,ours,data,family,shape in cases(a.quick, dev):
-        if a.only and name not in a.only.split(','): continue
+        if only and name not in only: continue
         x,t = data(); x.requires_grad_()
         others = {lib: fs[name] for lib,fs in P.items() if name in fs}
         if name=='binary_focal' and x.ndim==2: others.pop('smp', None) # smp's binary mode flattens to one class

@@ -13,9 +13,15 @@ from fastcore.meta import delegates
 from .core import *
 
 # %% auto #0
-__all__ = ['seg_modes', 'soft_overlap_sums', 'check_smooth', 'dice_loss', 'DiceLoss', 'SegFlat', 'DiceLossFlat', 'tversky_loss',
-           'jaccard_loss', 'JaccardLoss', 'TverskyLoss', 'FocalTverskyLoss', 'JaccardLossFlat', 'TverskyLossFlat',
-           'FocalTverskyLossFlat', 'lovasz_softmax_loss', 'LovaszSoftmaxLoss', 'LovaszSoftmaxLossFlat']
+__all__ = ['seg_modes', 'gdl_weights', 'ds_weight_modes', 'soft_overlap_sums', 'check_smooth', 'dice_loss', 'DiceLoss', 'SegFlat',
+           'DiceLossFlat', 'tversky_loss', 'jaccard_loss', 'JaccardLoss', 'TverskyLoss', 'FocalTverskyLoss',
+           'JaccardLossFlat', 'TverskyLossFlat', 'FocalTverskyLossFlat', 'lovasz_softmax_loss', 'LovaszSoftmaxLoss',
+           'LovaszSoftmaxLossFlat', 'generalized_dice_loss', 'GeneralizedDiceLoss', 'GeneralizedDiceLossFlat',
+           'mcc_loss', 'MCCLoss', 'MCCLossFlat', 'pixel_cross_entropy', 'PixelCrossEntropy', 'PixelCrossEntropyFlat',
+           'DiceCELossFlat', 'DiceFocalLossFlat', 'lovasz_hinge_loss', 'LovaszHingeLoss', 'LovaszHingeLossFlat',
+           'resize_nearest', 'DeepSupervisionLoss', 'distance_transform_edt', 'signed_distance_map', 'boundary_loss',
+           'BoundaryLoss', 'BoundaryLossFlat', 'hausdorff_dt_loss', 'HausdorffDTLoss', 'HausdorffDTLossFlat',
+           'soft_erode', 'soft_dilate', 'soft_skeleton', 'cl_dice_loss', 'ClDiceLoss', 'ClDiceLossFlat']
 
 # %% ../nbs/04_segmentation.ipynb #1c745dfb
 seg_modes = ('multiclass','binary','multilabel')
@@ -75,7 +81,8 @@ def check_smooth(smooth:float):
                                       "unsmoothed score): with 0, an empty class's score is 0/0")
 
 def _overlap_loss(I:Tensor, P:Tensor, T:Tensor, *, score:str, smooth:float, alpha:float=0.5, beta:float=0.5,
-                  gamma:float=1., per_image:bool=False, weight:Tensor|None=None, reduction:str='mean')->Tensor:
+                  gamma:float=1., per_image:bool=False, weight:Tensor|None=None, reduction:str='mean',
+                  log_loss:bool=False)->Tensor:
     "Reduce the per-image sums (N,C) to the overlap loss: per image (N,) for 'none', else the batch's (or images' mean)"
     check_reduction(reduction); check_smooth(smooth)
     def score_fn(I, P, T):
@@ -83,7 +90,7 @@ def _overlap_loss(I:Tensor, P:Tensor, T:Tensor, *, score:str, smooth:float, alph
         # s/(P+s), 1 when predicted absent and falling smoothly as its predicted mass P grows (continuous in the input)
         if score=='dice': s = (2*I+smooth)/(P+T+smooth)
         else: s = (I+smooth)/(I+alpha*(P-I)+beta*(T-I)+smooth) # Tversky; Jaccard is α=β=1
-        l = 1-s
+        l = -torch.log(s) if log_loss else 1-s # s>0: `smooth`>0 and the sums are >=0
         return focusing(l, gamma) if gamma!=1 else l # (1-TI)^γ, differentiable at TI=1 for γ<1
     def class_mean(l):
         if weight is None: return l.mean(-1)
@@ -107,17 +114,19 @@ def dice_loss(
     per_image:bool=False, # Score each image and average, instead of scoring the batch as one volume
     weight:Tensor|None=None, # Per-class weight (C,) of the class mean
     reduction:str='mean', # 'mean', 'sum' or 'none' (one value per image)
+    log_loss:bool=False, # $-\log$ of the score instead of 1 minus it (smp's `log_loss`)
 )->Tensor:
     "Soft Dice loss $1-\\frac{2I+s}{P+T+s}$ averaged over classes (Milletari et al. 2016, eq. 1)"
     I,P,T = soft_overlap_sums(inp, targ, mode=mode, ignore_index=ignore_index, square_in_union=square_in_union)
-    return _overlap_loss(I, P, T, score='dice', smooth=smooth, per_image=per_image, weight=weight, reduction=reduction)
+    return _overlap_loss(I, P, T, score='dice', smooth=smooth, per_image=per_image, weight=weight, reduction=reduction,
+                         log_loss=log_loss)
 
 # %% ../nbs/04_segmentation.ipynb #2ed3c815
 class _SegLoss(nn.Module):
     "Base of the segmentation modules: `weight` is a buffer"
-    score,alpha,beta,gamma = 'dice',0.5,0.5,1.
+    score,alpha,beta,gamma,log_loss = 'dice',0.5,0.5,1.,False
     def __init__(self, *, smooth=1., ignore_index=None, square_in_union=False, mode='multiclass', per_image=False,
-                 weight=None, reduction='mean'):
+                 weight=None, reduction='mean', log_loss=False):
         super().__init__()
         nm = type(self).__name__
         check_choice('mode', mode, seg_modes, nm)
@@ -126,7 +135,7 @@ class _SegLoss(nn.Module):
         if mode=='binary' and weight is not None and weight.numel()!=1:
             raise ValueError(f"{nm}: weight has {weight.numel()} values but 'binary' mode has 1 class; "
                              "expected 1 value, or mode='multiclass'/'multilabel'")
-        store_attr('smooth,ignore_index,square_in_union,mode,per_image,reduction')
+        store_attr('smooth,ignore_index,square_in_union,mode,per_image,reduction,log_loss')
         self.register_buffer('weight', weight)
     @property
     def y_int(self): return self.mode=='multiclass'
@@ -134,12 +143,13 @@ class _SegLoss(nn.Module):
         ab = f", alpha={self.alpha}, beta={self.beta}" if self.score=='tversky' else ''
         g = f", gamma={self.gamma}" if self.gamma!=1 else ''
         return (f"mode={self.mode!r}, smooth={self.smooth}{ab}{g}, ignore_index={self.ignore_index}, "
-                f"per_image={self.per_image}")
+                f"per_image={self.per_image}"+(', log_loss=True' if self.log_loss else ''))
     def forward(self, inp, targ):
         I,P,T = soft_overlap_sums(inp, targ, mode=self.mode, ignore_index=self.ignore_index,
                                   square_in_union=self.square_in_union)
         return _overlap_loss(I, P, T, score=self.score, smooth=self.smooth, alpha=self.alpha, beta=self.beta,
-                             gamma=self.gamma, per_image=self.per_image, weight=self.weight, reduction=self.reduction)
+                             gamma=self.gamma, per_image=self.per_image, weight=self.weight, reduction=self.reduction,
+                             log_loss=self.log_loss)
 
 class DiceLoss(_SegLoss):
     "Module form of `dice_loss`"
@@ -229,11 +239,12 @@ def tversky_loss(
     per_image:bool=False, # Score each image and average, instead of scoring the batch as one volume
     weight:Tensor|None=None, # Per-class weight (C,) of the class mean
     reduction:str='mean', # 'mean', 'sum' or 'none' (one value per image)
+    log_loss:bool=False, # $-\log$ of the score instead of 1 minus it (smp's `log_loss`)
 )->Tensor:
     "Tversky loss $(1-TI)^\\gamma$, $TI=\\frac{I+s}{I+\\alpha FP+\\beta FN+s}$ (Salehi et al. 2017, eq. 3)"
     I,P,T = soft_overlap_sums(inp, targ, mode=mode, ignore_index=ignore_index)
     return _overlap_loss(I, P, T, score='tversky', smooth=smooth, alpha=alpha, beta=beta, gamma=gamma,
-                         per_image=per_image, weight=weight, reduction=reduction)
+                         per_image=per_image, weight=weight, reduction=reduction, log_loss=log_loss)
 
 def jaccard_loss(
     inp:Tensor, # Logits (N,C,d1,...), or (N,1,d1,...) in 'binary' mode
@@ -245,18 +256,19 @@ def jaccard_loss(
     per_image:bool=False, # Score each image and average, instead of scoring the batch as one volume
     weight:Tensor|None=None, # Per-class weight (C,) of the class mean
     reduction:str='mean', # 'mean', 'sum' or 'none' (one value per image)
+    log_loss:bool=False, # $-\log$ of the score instead of 1 minus it (smp's `log_loss`)
 )->Tensor:
     "Soft Jaccard (IoU) loss $1-\\frac{I+s}{P+T-I+s}$ (Rahman & Wang 2016): Tversky with α=β=1"
     return tversky_loss(inp, targ, alpha=1., beta=1., gamma=1., smooth=smooth, ignore_index=ignore_index, mode=mode,
-                        per_image=per_image, weight=weight, reduction=reduction)
+                        per_image=per_image, weight=weight, reduction=reduction, log_loss=log_loss)
 
 class JaccardLoss(_SegLoss):
     "Module form of `jaccard_loss`"
     score,alpha,beta = 'tversky',1.,1.
     def __init__(self, *, smooth=1., ignore_index=None, mode='multiclass', per_image=False, weight=None,
-                 reduction='mean'):
+                 reduction='mean', log_loss=False):
         super().__init__(smooth=smooth, ignore_index=ignore_index, mode=mode, per_image=per_image, weight=weight,
-                         reduction=reduction)
+                         reduction=reduction, log_loss=log_loss)
 
 class TverskyLoss(_SegLoss):
     "Module form of `tversky_loss`"
@@ -346,3 +358,516 @@ class LovaszSoftmaxLoss(nn.Module):
 class LovaszSoftmaxLossFlat(SegFlat):
     "Lovász-Softmax loss (Berman et al. 2018) on integer masks of any spatial rank"
     def __init__(self, *, axis:int=1, **kwargs): super().__init__(LovaszSoftmaxLoss, axis=axis, **kwargs)
+
+# %% ../nbs/04_segmentation.ipynb #11f99b6f
+class _SegOpts(nn.Module):
+    "Base of the modules below: the function `fn`'s settings as attributes, checked once; `forward` is one call to `fn`"
+    fn = None
+    def __init__(self, **opts):
+        super().__init__()
+        nm = type(self).__name__
+        if 'mode' in opts: check_choice('mode', opts['mode'], seg_modes, nm)
+        if 'smooth' in opts: check_smooth(opts['smooth'])
+        self._opts = tuple(opts)
+        for k,v in opts.items(): setattr(self, k, v)
+    @property
+    def y_int(self): return getattr(self, 'mode', 'multiclass')=='multiclass'
+    def extra_repr(self): return ', '.join(f"{k}={getattr(self, k)!r}" for k in self._opts if k!='reduction')
+    def forward(self, inp, targ): return type(self).fn(inp, targ, **{k: getattr(self, k) for k in self._opts})
+
+def _per_image_or_batch(score, sums:tuple, per_image:bool, reduction:str)->Tensor:
+    "`score` of per-image sums (N,...): per image (N,) for 'none', else the batch's sums' score (or the images' mean)"
+    per = score(*sums)
+    if reduction=='none': return per
+    m = per.mean() if per_image else score(*(s.sum(0) for s in sums))
+    return m if reduction=='mean' else m*sums[0].shape[0]
+
+# %% ../nbs/04_segmentation.ipynb #8692eb54
+gdl_weights = ('square','simple','uniform') # Generalized Dice's class weights: 1/T², 1/T (Sudre et al.) or 1 (plain)
+
+def _gdl_score(w_type:str, smooth:float):
+    def score(I, P, T): # sums (...,C): 1 - generalized Dice over the last axis
+        w = torch.ones_like(T) if w_type=='uniform' else 1/(T*T if w_type=='square' else T)
+        # a class absent from the target (w=inf) takes the largest weight of the present ones, as MONAI does
+        absent = torch.isinf(w)
+        w = w.masked_fill(absent, 0.)
+        w = torch.where(absent, w.amax(-1, keepdim=True), w)
+        return 1-(2*(w*I).sum(-1)+smooth)/((w*(P+T)).sum(-1)+smooth)
+    return score
+
+def generalized_dice_loss(
+    inp:Tensor, # Logits (N,C,d1,...), or (N,1,d1,...) in 'binary' mode
+    targ:Tensor, # Integer mask (N,d1,...) ('multiclass'), or 0/1 masks shaped like `inp`
+    *,
+    w_type:str='square', # Class weights from the target's class sizes T: 'square' 1/T², 'simple' 1/T, 'uniform' 1
+    smooth:float=1e-5, # Added to numerator and denominator (> 0); MONAI's `smooth_nr`=`smooth_dr`
+    ignore_index:int|None=None, # Target value whose pixels are left out
+    mode:str='multiclass', # 'multiclass', 'binary' or 'multilabel'
+    per_image:bool=False, # Score each image and average (MONAI's `batch=False`), instead of the batch as one volume
+    reduction:str='mean', # 'mean', 'sum' or 'none' (one value per image)
+)->Tensor:
+    "Generalized Dice loss $1-\\frac{2\\sum_c w_cI_c+s}{\\sum_c w_c(P_c+T_c)+s}$, $w_c=1/T_c^2$ (Sudre et al. 2017)"
+    check_reduction(reduction); check_choice('w_type', w_type, gdl_weights); check_smooth(smooth)
+    I,P,T = soft_overlap_sums(inp, targ, mode=mode, ignore_index=ignore_index)
+    return _per_image_or_batch(_gdl_score(w_type, smooth), (I,P,T), per_image, reduction)
+
+class GeneralizedDiceLoss(_SegOpts):
+    "Module form of `generalized_dice_loss`"
+    fn = staticmethod(generalized_dice_loss)
+    def __init__(self, *, w_type='square', smooth=1e-5, ignore_index=None, mode='multiclass', per_image=False,
+                 reduction='mean'):
+        check_choice('w_type', w_type, gdl_weights, type(self).__name__)
+        super().__init__(w_type=w_type, smooth=smooth, ignore_index=ignore_index, mode=mode, per_image=per_image,
+                         reduction=reduction)
+
+@delegates(GeneralizedDiceLoss)
+class GeneralizedDiceLossFlat(SegFlat):
+    "Generalized Dice loss (Sudre et al. 2017): classes weighted by 1/(Σt)², for very unequal class sizes"
+    def __init__(self, *, axis:int=1, thresh:float=0.5, **kwargs):
+        super().__init__(GeneralizedDiceLoss, axis=axis, thresh=thresh, **kwargs)
+
+# %% ../nbs/04_segmentation.ipynb #e7d6eac6
+def _mcc_score(eps:float):
+    def score(I, P, T, K): # sums (...,C) and kept pixels K: 1 - MCC, averaged over the last axis
+        tp,fp,fn,tn = I+eps,P-I+eps,T-I+eps,K-P-T+I+eps
+        # two square roots: the product of four sums over a large volume can leave float32's range
+        l = 1-(tp*tn-fp*fn)/(((tp+fp)*(tp+fn)).sqrt()*((tn+fp)*(tn+fn)).sqrt())
+        return (l*(K>0)).mean(-1) # no kept pixel: 0, a batch that teaches nothing
+    return score
+
+def mcc_loss(
+    inp:Tensor, # Logits (N,C,d1,...), or (N,1,d1,...) in 'binary' mode
+    targ:Tensor, # Integer mask (N,d1,...) ('multiclass'), or 0/1 masks shaped like `inp`
+    *,
+    eps:float=1e-5, # Added to each of TP, FP, FN and TN, as smp does
+    ignore_index:int|None=None, # Target value whose pixels are left out
+    mode:str='multiclass', # 'multiclass' (each class against the rest), 'binary' or 'multilabel'
+    per_image:bool=False, # Score each image and average, instead of scoring the batch as one volume
+    reduction:str='mean', # 'mean', 'sum' or 'none' (one value per image)
+)->Tensor:
+    "$1-$MCC with soft counts $\\frac{TP\\,TN-FP\\,FN}{\\sqrt{(TP+FP)(TP+FN)(TN+FP)(TN+FN)}}$ (Abhishek & Hamarneh)"
+    check_reduction(reduction)
+    I,P,T = soft_overlap_sums(inp, targ, mode=mode, ignore_index=ignore_index)
+    n,c = I.shape
+    if ignore_index is None: K = I.new_full((n,1), float(inp[0,0].numel()))
+    else: K = (targ!=ignore_index).reshape(n, 1 if mode=='multiclass' else c, -1).sum(-1).to(I.dtype)
+    return _per_image_or_batch(_mcc_score(eps), (I,P,T,K.expand(n, c)), per_image, reduction)
+
+class MCCLoss(_SegOpts):
+    "Module form of `mcc_loss`"
+    fn = staticmethod(mcc_loss)
+    def __init__(self, *, eps=1e-5, ignore_index=None, mode='multiclass', per_image=False, reduction='mean'):
+        super().__init__(eps=eps, ignore_index=ignore_index, mode=mode, per_image=per_image, reduction=reduction)
+
+@delegates(MCCLoss)
+class MCCLossFlat(SegFlat):
+    "Matthews correlation coefficient as a loss, $1-$MCC of soft counts (Abhishek & Hamarneh 2021), per class"
+    def __init__(self, *, axis:int=1, thresh:float=0.5, **kwargs):
+        super().__init__(MCCLoss, axis=axis, thresh=thresh, **kwargs)
+
+# %% ../nbs/04_segmentation.ipynb #4c983003
+def pixel_cross_entropy(
+    inp:Tensor, # Logits (N,C,d1,...), or (N,1,d1,...) in 'binary' mode
+    targ:Tensor, # Integer mask (N,d1,...) ('multiclass'), or 0/1 (or soft) masks shaped like `inp`
+    *,
+    gamma:float=0., # Focal exponent (Lin et al. 2017, eq. 5); 0 gives cross-entropy
+    ignore_index:int|None=None, # Target value whose pixels are left out
+    mode:str='multiclass', # 'multiclass' (softmax), 'binary' or 'multilabel' (a sigmoid per channel)
+    reduction:str='mean', # 'mean' over kept pixels, 'sum', or 'none' (the mean per image)
+)->Tensor:
+    "Cross-entropy per pixel, softmax or sigmoid by `mode`, with the focal factor $(1-p_t)^\\gamma$ for `gamma`>0"
+    check_reduction(reduction); check_choice('mode', mode, seg_modes)
+    x = to_float32(inp).flatten(2)
+    n,c = x.shape[:2]
+    t = targ.reshape(n, 1 if mode=='multiclass' else c, -1)
+    keep = None if ignore_index is None else t!=ignore_index
+    if keep is not None: t = torch.where(keep, t, 0)
+    if mode=='multiclass':
+        lp = F.log_softmax(x, 1).gather(1, t.long())
+        l = -lp if gamma==0 else -focusing(-torch.expm1(lp), gamma)*lp
+    else:
+        t = t.to(x.dtype)
+        l = F.binary_cross_entropy_with_logits(x, t, reduction='none')
+        # 1-p_t = σ(-x(2t-1)) for a 0/1 mask, as MONAI and torchvision write it
+        if gamma!=0: l = focusing(torch.sigmoid(-x*(2*t-1)), gamma)*l
+    if keep is not None: l = l*keep
+    if reduction=='sum': return l.sum()
+    if keep is None: return l.mean((1,2)) if reduction=='none' else l.mean()
+    k = keep.sum((1,2))
+    if reduction=='none': return l.sum((1,2))/k.clamp_min(1)
+    return l.sum()/k.sum().clamp_min(1)
+
+class PixelCrossEntropy(_SegOpts):
+    "Module form of `pixel_cross_entropy`"
+    fn = staticmethod(pixel_cross_entropy)
+    def __init__(self, *, gamma=0., ignore_index=None, mode='multiclass', reduction='mean'):
+        super().__init__(gamma=gamma, ignore_index=ignore_index, mode=mode, reduction=reduction)
+
+@delegates(PixelCrossEntropy)
+class PixelCrossEntropyFlat(SegFlat):
+    "Cross-entropy (focal for `gamma`>0) per pixel in the segmentation modes: the pixel term of `DiceCELossFlat`"
+    def __init__(self, *, axis:int=1, thresh:float=0.5, **kwargs):
+        super().__init__(PixelCrossEntropy, axis=axis, thresh=thresh, **kwargs)
+
+class _DicePlus(CombinedLoss):
+    "Dice plus a pixel term, named `dice` and `pixel`"
+    pixel = 'ce'
+    def __init__(self, lambda_dice:float, lambda_pixel:float, gamma:float, *, mode, ignore_index, smooth, per_image,
+                 square_in_union, log_loss, axis, thresh, reduction):
+        nm = type(self).__name__
+        for k,v in (('lambda_dice', lambda_dice), (f'lambda_{self.pixel}', lambda_pixel)):
+            if not v>=0: raise ValueError(f"{nm}: {k}={v}; expected a weight >= 0")
+        dice = DiceLossFlat(mode=mode, ignore_index=ignore_index, smooth=smooth, per_image=per_image, axis=axis,
+                            square_in_union=square_in_union, log_loss=log_loss, thresh=thresh, reduction=reduction)
+        pix = PixelCrossEntropyFlat(gamma=gamma, mode=mode, ignore_index=ignore_index, axis=axis, thresh=thresh,
+                                    reduction=reduction)
+        LossSet.__init__(self, dice, pix, weights=[lambda_dice, lambda_pixel], names=['dice', self.pixel])
+    @property
+    def axis(self): return self.losses[0].axis
+    def __repr__(self):
+        w = f"lambda_dice={self.weights[0]:g}, lambda_{self.pixel}={self.weights[1]:g}"
+        return f"{type(self).__name__}({w}, {self.losses[0]!r}, {self.losses[1]!r})"
+
+class DiceCELossFlat(_DicePlus):
+    "`lambda_dice`·Dice + `lambda_ce`·pixel cross-entropy (MONAI's `DiceCELoss`), logged as `dice` and `ce`"
+    def __init__(self, *,
+        lambda_dice:float=1., # Weight of the Dice term
+        lambda_ce:float=1., # Weight of the cross-entropy term
+        mode:str='multiclass', # 'multiclass', 'binary' or 'multilabel'
+        ignore_index:int|None=None, # Target value whose pixels are left out of both terms
+        smooth:float=1., # Dice's `smooth`; MONAI's is 1e-5
+        per_image:bool=False, # Dice per image (MONAI's default `batch=False`), instead of the batch as one volume
+        square_in_union:bool=False, # Dice's `square_in_union`
+        log_loss:bool=False, # Dice's `log_loss`
+        axis:int=1, # Class axis
+        thresh:float=0.5, # Threshold of `decodes` in 'binary' and 'multilabel' mode
+        reduction:str='mean', # 'mean', 'sum' or 'none' (one value per image)
+    ): super().__init__(lambda_dice, lambda_ce, 0., mode=mode, ignore_index=ignore_index, smooth=smooth,
+                        per_image=per_image, square_in_union=square_in_union, log_loss=log_loss, axis=axis,
+                        thresh=thresh, reduction=reduction)
+
+class DiceFocalLossFlat(_DicePlus):
+    "`lambda_dice`·Dice + `lambda_focal`·pixel focal loss (MONAI's `DiceFocalLoss`), logged as `dice` and `focal`"
+    pixel = 'focal'
+    def __init__(self, *,
+        gamma:float=2., # Focal exponent (Lin et al. 2017, eq. 5)
+        lambda_dice:float=1., # Weight of the Dice term
+        lambda_focal:float=1., # Weight of the focal term
+        mode:str='multiclass', # 'multiclass' (a softmax focal loss), 'binary' or 'multilabel' (sigmoid)
+        ignore_index:int|None=None, # Target value whose pixels are left out of both terms
+        smooth:float=1., # Dice's `smooth`; MONAI's is 1e-5
+        per_image:bool=False, # Dice per image (MONAI's default `batch=False`), instead of the batch as one volume
+        square_in_union:bool=False, # Dice's `square_in_union`
+        log_loss:bool=False, # Dice's `log_loss`
+        axis:int=1, # Class axis
+        thresh:float=0.5, # Threshold of `decodes` in 'binary' and 'multilabel' mode
+        reduction:str='mean', # 'mean', 'sum' or 'none' (one value per image)
+    ): super().__init__(lambda_dice, lambda_focal, gamma, mode=mode, ignore_index=ignore_index, smooth=smooth,
+                        per_image=per_image, square_in_union=square_in_union, log_loss=log_loss, axis=axis,
+                        thresh=thresh, reduction=reduction)
+
+# %% ../nbs/04_segmentation.ipynb #529de2a0
+def lovasz_hinge_loss(
+    inp:Tensor, # Logits (N,1,d1,...) ('binary'), or (N,C,d1,...) ('multilabel')
+    targ:Tensor, # 0/1 masks shaped like `inp`
+    *,
+    ignore_index:int|None=None, # Target value whose pixels are left out
+    mode:str='binary', # 'binary' or 'multilabel' (one mask per channel, averaged)
+    per_image:bool=False, # Score each image and average, instead of scoring the batch as one mask
+    reduction:str='mean', # 'mean', 'sum' or 'none' (one value per image)
+)->Tensor:
+    "Lovász hinge loss (Berman et al. 2018, alg. 1): sorted hinge errors weighted by Jaccard's Lovász gradient"
+    check_reduction(reduction); check_choice('mode', mode, seg_modes[1:])
+    x = to_float32(inp).flatten(2)
+    n,c = x.shape[:2]
+    t = targ.reshape(n, c, -1)
+    keep = None if ignore_index is None else t!=ignore_index
+    fg = (t if keep is None else torch.where(keep, t, 0)).to(x.dtype)
+    err = 1-x*(2*fg-1)
+    # an ignored pixel's error is set to -1: it sorts after every positive error, and its hinge relu(-1) is 0
+    if keep is not None: err = err.masked_fill(~keep, -1.)
+    def per_group(err, fg): # (G,C,P) -> (G,)
+        err_s,perm = err.sort(-1, descending=True)
+        return (F.relu(err_s)*_lovasz_grad(fg.gather(-1, perm))).sum(-1).mean(-1)
+    if reduction=='none' or per_image:
+        per = per_group(err, fg)
+        if reduction=='none': return per
+        m = per.mean()
+    else: m = per_group(*(v.transpose(0, 1).reshape(1, c, -1) for v in (err, fg)))[0]
+    return m if reduction=='mean' else m*n
+
+class LovaszHingeLoss(_SegOpts):
+    "Module form of `lovasz_hinge_loss`"
+    fn = staticmethod(lovasz_hinge_loss)
+    def __init__(self, *, ignore_index=None, mode='binary', per_image=False, reduction='mean'):
+        check_choice('mode', mode, seg_modes[1:], type(self).__name__)
+        super().__init__(ignore_index=ignore_index, mode=mode, per_image=per_image, reduction=reduction)
+
+@delegates(LovaszHingeLoss)
+class LovaszHingeLossFlat(SegFlat):
+    "Lovász hinge loss (Berman et al. 2018) on binary or multi-label masks of any spatial rank"
+    def __init__(self, *, axis:int=1, thresh:float=0., **kwargs):
+        super().__init__(LovaszHingeLoss, axis=axis, thresh=thresh, **kwargs)
+    def activation(self, x:Tensor)->Tensor: return x # the hinge reads logits: its decision boundary is 0
+
+# %% ../nbs/04_segmentation.ipynb #56aaf15e
+ds_weight_modes = ('exp','same','two') # 1, ½, ¼… (at least 1/16); all 1; 1 then ½ for every other scale
+
+def resize_nearest(targ:Tensor, size:tuple)->Tensor:
+    "`targ`'s last `len(size)` axes resized to `size` by nearest neighbour (torch's 'nearest-exact'), any dtype exactly"
+    for i,(n_in,n_out) in enumerate(zip(targ.shape[targ.ndim-len(size):], size)):
+        if n_in==n_out: continue
+        idx = ((torch.arange(n_out, device=targ.device)+0.5)*(n_in/n_out)).floor().long().clamp_max(n_in-1)
+        targ = targ.index_select(targ.ndim-len(size)+i, idx)
+    return targ
+
+class DeepSupervisionLoss:
+    "`loss` on each output of a list, the target resized to each, weighted by `weights` (MONAI's `DeepSupervisionLoss`)"
+    def __init__(self,
+        loss, # A Flat loss, called once per output
+        *,
+        weights:list|None=None, # One weight per output; `None`: from `weight_mode`
+        weight_mode:str='exp', # 'exp': 1, ½, ¼… (at least 1/16), 'same': all 1, 'two': 1 then ½
+    ):
+        check_choice('weight_mode', weight_mode, ds_weight_modes, 'DeepSupervisionLoss')
+        if not callable(loss): raise TypeError(f"DeepSupervisionLoss: {type(loss).__name__} is not a loss function")
+        self.loss,self.weights,self.weight_mode,self.components = loss,weights,weight_mode,{}
+    def get_weights(self, n:int)->list:
+        if self.weights is not None:
+            if len(self.weights)<n:
+                raise ValueError(f"DeepSupervisionLoss: {n} outputs but {len(self.weights)} weights; "
+                                 "expected one weight per output")
+            return list(self.weights[:n])
+        if self.weight_mode=='same': return [1.]*n
+        if self.weight_mode=='two': return [1.]+[0.5]*(n-1)
+        return [max(0.5**i, 0.0625) for i in range(n)]
+    @property
+    def reduction(self): return self.loss.reduction
+    @reduction.setter
+    def reduction(self, r): self.loss.reduction = r
+    def __getattr__(self, k):
+        if k.startswith('__') or k=='loss': raise AttributeError(k)
+        return getattr(self.loss, k) # `y_int`, `thresh`, `axis`, `check_values`... of the loss
+    def to(self, *args, **kwargs):
+        if hasattr(self.loss, 'to'): self.loss.to(*args, **kwargs)
+        return self
+    def __call__(self, inp, targ, **kwargs)->Tensor:
+        if not isinstance(inp, (list,tuple)): return self.loss(inp, targ, **kwargs)
+        if not inp: raise ValueError("DeepSupervisionLoss: an empty list of outputs; expected at least one")
+        n_sp = inp[0].ndim-2 # spatial axes, the target's last ones
+        outs = [self.loss(o, resize_nearest(targ, tuple(o.shape[-n_sp:])) if n_sp>0 else targ, **kwargs) for o in inp]
+        if self.reduction=='none': outs = [o.reshape(inp[0].shape[0], -1).mean(1) for o in outs] # one value per item
+        self.components = {f'scale{i}': o.detach().mean() for i,o in enumerate(outs)}
+        return sum(w*o for w,o in zip(self.get_weights(len(inp)), outs))
+    def activation(self, x): return self.loss.activation(x[0] if isinstance(x, (list,tuple)) else x)
+    def decodes(self, x):    return self.loss.decodes(x[0] if isinstance(x, (list,tuple)) else x)
+    def __repr__(self):
+        w = f"weights={self.weights}" if self.weights is not None else f"weight_mode={self.weight_mode!r}"
+        return f"DeepSupervisionLoss({self.loss!r}, {w})"
+
+# %% ../nbs/04_segmentation.ipynb #7506daa4
+def _scan_sq_dist(x:Tensor, ax:int)->Tensor:
+    "Squared distance along axis `ax` from each True element of `x` to the nearest False (`big` if none in its line)"
+    n = x.shape[ax]
+    idx = torch.arange(n, device=x.device).view([-1 if i==ax else 1 for i in range(x.ndim)])
+    last = torch.where(x, -2*n, idx).cummax(ax).values # the last False at or before each element
+    nxt = torch.where(x, 3*n, idx).flip(ax).cummin(ax).values.flip(ax) # the first False at or after
+    d = torch.minimum(idx-last, nxt-idx).float()
+    return torch.where(d<n, d*d, float(n*n*x.ndim+1))
+
+def _min_plus(f:Tensor, ax:int, chunk:int=2**24)->Tensor:
+    "$\\min_{x'} f(x')+(x-x')^2$ along axis `ax` (one pass of the separable transform), in chunks of `chunk` elements"
+    n = f.shape[ax]
+    i = torch.arange(n, device=f.device, dtype=f.dtype)
+    d2 = (i[:,None]-i[None,:])**2
+    f2 = f.movedim(ax, -1)
+    shape,f2 = f2.shape,f2.reshape(-1, n)
+    rows = max(1, chunk//(n*n))
+    out = torch.cat([(f2[s:s+rows, None, :]+d2).amin(-1) for s in range(0, len(f2), rows)])
+    return out.reshape(shape).movedim(-1, ax)
+
+def distance_transform_edt(
+    x:Tensor, # A mask: nonzero elements get their distance to the nearest zero, zeros get 0
+    ndim:int|None=None, # Spatial axes, the last ones of `x`; `None`: all
+)->Tensor:
+    "Exact Euclidean distance transform over the last `ndim` axes, as scipy's `distance_transform_edt`, batched"
+    ndim = x.ndim if ndim is None else ndim
+    x = x!=0
+    if x.numel()==0 or ndim==0: return torch.zeros(x.shape, device=x.device)
+    axes = range(x.ndim-ndim, x.ndim)
+    f = _scan_sq_dist(x, axes[0])
+    for ax in axes[1:]: f = _min_plus(f, ax)
+    return f.sqrt() # an item with no zero gets a distance larger than any real one: callers leave such items out
+
+def signed_distance_map(
+    targ:Tensor, # 0/1 masks (..., d1, ...)
+    ndim:int, # Spatial axes, the last ones of `targ`
+)->Tensor:
+    "Kervadec et al.'s signed distance: distance to the mask outside it, -(distance to the background - 1) inside"
+    m = targ>0.5
+    d_out,d_in = distance_transform_edt(~m, ndim),distance_transform_edt(m, ndim)
+    sdm = torch.where(m, 1-d_in, d_out)
+    sp = tuple(range(targ.ndim-ndim, targ.ndim))
+    both = m.any(sp, keepdim=True) & (~m).any(sp, keepdim=True) # an empty or full mask has no boundary: 0
+    return sdm*both
+
+# %% ../nbs/04_segmentation.ipynb #1f576923
+def _class_maps(inp:Tensor, targ:Tensor, mode:str, ignore_index:int|None, include_background:bool):
+    "Probabilities and 0/1 masks (N,K,d1,...) in float32 ('multiclass': class 0 dropped unless asked), and kept pixels"
+    check_choice('mode', mode, seg_modes)
+    x = to_float32(inp)
+    if mode=='multiclass':
+        t = targ.reshape(x.shape[:1]+x.shape[2:]).long()
+        keep = None if ignore_index is None else (t!=ignore_index).unsqueeze(1)
+        if keep is not None: t = torch.where(keep[:,0], t, 0)
+        p,oh = F.softmax(x, 1),torch.zeros_like(x).scatter_(1, t.unsqueeze(1), 1.)
+        if not include_background: p,oh = p[:,1:],oh[:,1:]
+    else:
+        t = targ.reshape(x.shape)
+        keep = None if ignore_index is None else t!=ignore_index
+        p,oh = torch.sigmoid(x),(t if keep is None else torch.where(keep, t, 0)).to(x.dtype)
+    if keep is not None: keep = keep.to(x.dtype)
+    return p,oh,keep
+
+def _pixel_mean(v:Tensor, keep:Tensor|None, reduction:str)->Tensor:
+    "Mean of `v` (N,K,...) over classes and kept pixels: per image ('none'), of the batch ('mean'), N times it ('sum')"
+    if keep is not None: v = v*keep
+    if keep is None: m = v.flatten(1).mean(1) if reduction=='none' else v.mean()
+    else:
+        k = keep.expand_as(v).flatten(1).sum(1)
+        m = v.flatten(1).sum(1)/k.clamp_min(1) if reduction=='none' else v.sum()/k.sum().clamp_min(1)
+    return m*v.shape[0] if reduction=='sum' else m
+
+def boundary_loss(
+    inp:Tensor, # Logits (N,C,d1,...), or (N,1,d1,...) in 'binary' mode
+    targ:Tensor, # Integer mask (N,d1,...) ('multiclass'), or 0/1 masks shaped like `inp`
+    *,
+    include_background:bool=False, # Keep class 0 in 'multiclass' mode
+    ignore_index:int|None=None, # Target value whose pixels are left out (and count as outside every mask)
+    mode:str='multiclass', # 'multiclass', 'binary' or 'multilabel'
+    reduction:str='mean', # 'mean' over classes and pixels, 'sum' (N times it), or 'none' (the mean per image)
+)->Tensor:
+    "Boundary loss $\\frac1{|\\Omega|}\\sum_i p_i\\phi_i$, $\\phi$ the target's signed distance (Kervadec et al. 2019)"
+    check_reduction(reduction)
+    p,t,keep = _class_maps(inp, targ, mode, ignore_index, include_background)
+    return _pixel_mean(p*signed_distance_map(t, t.ndim-2), keep, reduction)
+
+class BoundaryLoss(_SegOpts):
+    "Module form of `boundary_loss`"
+    fn = staticmethod(boundary_loss)
+    def __init__(self, *, include_background=False, ignore_index=None, mode='multiclass', reduction='mean'):
+        super().__init__(include_background=include_background, ignore_index=ignore_index, mode=mode,
+                         reduction=reduction)
+
+@delegates(BoundaryLoss)
+class BoundaryLossFlat(SegFlat):
+    "Boundary loss (Kervadec et al. 2019): probabilities times the target's signed distance map; add it to a Dice loss"
+    def __init__(self, *, axis:int=1, thresh:float=0.5, **kwargs):
+        super().__init__(BoundaryLoss, axis=axis, thresh=thresh, **kwargs)
+
+# %% ../nbs/04_segmentation.ipynb #be970812
+def _boundary_distance(m:Tensor, ndim:int)->Tensor:
+    "Unsigned distance of each pixel to the boundary of mask `m` (MONAI's `distance_field`); 0 if `m` is empty or full"
+    sp = tuple(range(m.ndim-ndim, m.ndim))
+    both = m.any(sp, keepdim=True) & (~m).any(sp, keepdim=True)
+    return (distance_transform_edt(m, ndim)+distance_transform_edt(~m, ndim))*both
+
+def hausdorff_dt_loss(
+    inp:Tensor, # Logits (N,C,d1,...), or (N,1,d1,...) in 'binary' mode
+    targ:Tensor, # Integer mask (N,d1,...) ('multiclass'), or 0/1 masks shaped like `inp`
+    *,
+    alpha:float=2., # Power of the distances
+    include_background:bool=False, # Keep class 0 in 'multiclass' mode
+    ignore_index:int|None=None, # Target value whose pixels are left out (and count as outside every mask)
+    mode:str='multiclass', # 'multiclass', 'binary' or 'multilabel'
+    reduction:str='mean', # 'mean' over classes and pixels, 'sum' (N times it), or 'none' (the mean per image)
+)->Tensor:
+    "Hausdorff loss $\\frac1{|\\Omega|}\\sum_i(p_i-t_i)^2(d_{p,i}^\\alpha+d_{t,i}^\\alpha)$ (Karimi & Salcudean)"
+    check_reduction(reduction)
+    p,t,keep = _class_maps(inp, targ, mode, ignore_index, include_background)
+    nd = t.ndim-2
+    with torch.no_grad(): d = _boundary_distance(p>0.5, nd)**alpha+_boundary_distance(t>0.5, nd)**alpha
+    return _pixel_mean((p-t)**2*d, keep, reduction)
+
+class HausdorffDTLoss(_SegOpts):
+    "Module form of `hausdorff_dt_loss`"
+    fn = staticmethod(hausdorff_dt_loss)
+    def __init__(self, *, alpha=2., include_background=False, ignore_index=None, mode='multiclass', reduction='mean'):
+        super().__init__(alpha=alpha, include_background=include_background, ignore_index=ignore_index, mode=mode,
+                         reduction=reduction)
+
+@delegates(HausdorffDTLoss)
+class HausdorffDTLossFlat(SegFlat):
+    "Hausdorff distance loss from distance transforms (Karimi & Salcudean 2019), MONAI's `HausdorffDTLoss`"
+    def __init__(self, *, axis:int=1, thresh:float=0.5, **kwargs):
+        super().__init__(HausdorffDTLoss, axis=axis, thresh=thresh, **kwargs)
+
+# %% ../nbs/04_segmentation.ipynb #107b018e
+def _pool_min(x:Tensor, k:tuple)->Tensor: return -_pool_max(-x, k)
+def _pool_max(x:Tensor, k:tuple)->Tensor:
+    pool = F.max_pool2d if len(k)==2 else F.max_pool3d
+    return pool(x, k, 1, tuple(s//2 for s in k))
+
+def soft_erode(x:Tensor)->Tensor:
+    "Soft erosion of (N,C,d1,...) maps: the minimum over a cross, one axis at a time (Shit et al. 2021, alg. 1)"
+    nd = x.ndim-2
+    es = [_pool_min(x, tuple(3 if i==j else 1 for j in range(nd))) for i in range(nd)]
+    out = es[0]
+    for e in es[1:]: out = torch.minimum(out, e)
+    return out
+def soft_dilate(x:Tensor)->Tensor: return _pool_max(x, (3,)*(x.ndim-2))
+def soft_skeleton(x:Tensor, iters:int=3)->Tensor:
+    "Soft skeleton of (N,C,d1,...) maps in [0, 1] (Shit et al. 2021, alg. 1)"
+    skel = F.relu(x-soft_dilate(soft_erode(x)))
+    for _ in range(iters):
+        x = soft_erode(x)
+        delta = F.relu(x-soft_dilate(soft_erode(x)))
+        skel = skel+F.relu(delta-skel*delta)
+    return skel
+
+def cl_dice_loss(
+    inp:Tensor, # Logits (N,C,d1,d2[,d3]), or (N,1,...) in 'binary' mode
+    targ:Tensor, # Integer mask (N,d1,...) ('multiclass'), or 0/1 masks shaped like `inp`
+    *,
+    iters:int=3, # Soft-skeleton iterations, at least the largest radius of the structures
+    alpha:float=1., # Weight of clDice; 1-`alpha` weighs the soft Dice loss
+    smooth:float=1., # Added to numerator and denominator of precision, sensitivity and Dice
+    eps:float=0., # Added to the harmonic mean's denominator; MONAI's `smooth`=1e-4 (then a perfect score is 5e-5)
+    include_background:bool=False, # Keep class 0 in 'multiclass' mode
+    ignore_index:int|None=None, # Target value whose pixels are left out
+    mode:str='multiclass', # 'multiclass', 'binary' or 'multilabel'
+    per_image:bool=False, # Score each image and average (MONAI's), instead of scoring the batch as one volume
+    reduction:str='mean', # 'mean', 'sum' or 'none' (one value per image)
+)->Tensor:
+    "Soft clDice loss $1-\\frac{2\\,T_{prec}T_{sens}}{T_{prec}+T_{sens}}$ on soft skeletons (Shit et al. 2021)"
+    check_reduction(reduction); check_smooth(smooth)
+    if inp.ndim not in (4,5):
+        raise ValueError(f"cl_dice_loss: input {shape_of(inp)}; expected (N,C,H,W) or (N,C,D,H,W)")
+    if not 0<=alpha<=1: raise ValueError(f"cl_dice_loss: alpha={alpha}; expected 0 <= alpha <= 1")
+    p,t,keep = _class_maps(inp, targ, mode, ignore_index, include_background)
+    if keep is not None: p,t = p*keep,t*keep
+    sp,st = soft_skeleton(p, iters),soft_skeleton(t, iters)
+    sums = [v.flatten(1).sum(1) for v in (sp*t, sp, st*p, st)]
+    def cl(a, b, c, d):
+        prec,sens = (a+smooth)/(b+smooth),(c+smooth)/(d+smooth)
+        return 1-2*prec*sens/(prec+sens+eps) # prec, sens > 0 thanks to `smooth`
+    l = _per_image_or_batch(cl, tuple(sums), per_image, reduction)
+    if alpha==1: return l
+    I,P,T = (p*t).flatten(2).sum(2),p.flatten(2).sum(2),t.flatten(2).sum(2)
+    d = _overlap_loss(I, P, T, score='dice', smooth=smooth, per_image=per_image, reduction=reduction)
+    return alpha*l+(1-alpha)*d
+
+class ClDiceLoss(_SegOpts):
+    "Module form of `cl_dice_loss`"
+    fn = staticmethod(cl_dice_loss)
+    def __init__(self, *, iters=3, alpha=1., smooth=1., eps=0., include_background=False, ignore_index=None,
+                 mode='multiclass', per_image=False, reduction='mean'):
+        if not 0<=alpha<=1: raise ValueError(f"ClDiceLoss: alpha={alpha}; expected 0 <= alpha <= 1")
+        super().__init__(iters=iters, alpha=alpha, smooth=smooth, eps=eps, include_background=include_background,
+                         ignore_index=ignore_index, mode=mode, per_image=per_image, reduction=reduction)
+
+@delegates(ClDiceLoss)
+class ClDiceLossFlat(SegFlat):
+    "Soft clDice loss (Shit et al. 2021) for thin tubular structures; `alpha`<1 mixes in soft Dice"
+    def __init__(self, *, axis:int=1, thresh:float=0.5, **kwargs):
+        super().__init__(ClDiceLoss, axis=axis, thresh=thresh, **kwargs)

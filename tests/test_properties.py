@@ -39,7 +39,7 @@ def test_perfect_prediction_is_minimal(case):
     lf = case.make()
     best,rand = lf(_perfect(case, x, t), t),lf(x, t)
     assert best <= rand
-    close(best, torch.zeros(()), eps=1e-6)
+    if case.nonneg: close(best, torch.zeros(()), eps=1e-6) # a loss that can be negative (the boundary loss) has no 0 minimum
 
 @pytest.mark.parametrize('case', [c for c in CASES if c.kind in ('cls','ml') and 'weight' not in c.id and not c.spatial], ids=lambda c: c.id)
 def test_flat_on_images_equals_module(case):
