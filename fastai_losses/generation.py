@@ -25,7 +25,7 @@ __all__ = ['ssim_paddings', 'perceptual_archs', 'psnr', 'ssim_map', 'ssim', 'ssi
 _ranks = {1: '(N,C,L)', 2: '(N,C,H,W)', 3: '(N,C,D,H,W)'}
 
 def _check_images(name, inp, targ, ranks=(2,)):
-    "Raise unless `inp` and `targ` are float tensors of one shape (N,C,*S), `S` of a spatial rank in `ranks` (`None`: any)"
+    "Raise unless `inp` and `targ` are float tensors of one shape (N,C,*S), `S` of a rank in `ranks` (`None`: any)"
     check_input(name, inp); check_tensor(name, targ) # core's checks: a non-empty float input
     if not targ.is_floating_point():
         raise TypeError(f"{name}: target dtype {targ.dtype}; expected a floating point tensor (images)")
@@ -50,7 +50,7 @@ def _gauss_window(size:int=11, *, sigma:float=1.5, device=None, dtype=torch.floa
     g = torch.exp(-(torch.arange(size, device=device, dtype=dtype)-size//2)**2/(2*sigma**2))
     return g/g.sum()
 
-ssim_paddings = ('valid', 'reflect', 'zeros') # the border: none (MATLAB, Wang et al.), reflected (kornia's `ssim`), zeros
+ssim_paddings = ('valid', 'reflect', 'zeros') # the border: none (MATLAB), reflected (kornia's `ssim`), zeros
 
 def _blur(z:Tensor, g:Tensor, padding:str='valid')->Tensor:
     "Separable blur of `z` (N,K,*S) along each spatial axis, channel `k` with the 1-D window `g[k]` (`g`: (K,taps))"
@@ -76,7 +76,7 @@ def _check_window(name:str, shape, taps:int, padding:str):
     check_choice('padding', padding, ssim_paddings, name)
     s = shape[2:]
     if padding=='valid' and min(s)<taps:
-        raise ValueError(f"{name}: images of {tuple(s)} pixels; expected sides of at least win={taps} (padding='valid')")
+        raise ValueError(f"{name}: images of {tuple(s)} pixels; expected sides of at least win={taps} ('valid')")
     if padding=='reflect' and min(s)<=taps//2:
         raise ValueError(f"{name}: images of {tuple(s)} pixels; expected sides above {taps//2} (padding='reflect')")
 
@@ -146,8 +146,9 @@ class SSIMLoss(nn.Module):
     def __init__(self, *, win:int=11, data_range:float=1., padding:str='valid', eps:float=0., reduction:str='mean'):
         super().__init__()
         check_choice('padding', padding, ssim_paddings, type(self).__name__)
-        self.win,self.data_range,self.padding,self.eps,self.reduction = win,data_range,padding,eps,check_reduction(reduction)
-    def extra_repr(self): return f"win={self.win}, data_range={self.data_range}, padding={self.padding!r}, eps={self.eps}"
+        self.win,self.data_range,self.padding,self.eps = win,data_range,padding,eps
+        self.reduction = check_reduction(reduction)
+    def extra_repr(self): return f"win={self.win}, padding={self.padding!r}, eps={self.eps:g}"
     def forward(self, inp, targ): return ssim_loss(inp, targ, data_range=self.data_range, win=self.win,
                                                    padding=self.padding, eps=self.eps, reduction=self.reduction)
 
@@ -182,7 +183,8 @@ def ms_ssim_l1_loss(
         lum = (2*mx[:,:,-1]*my[:,:,-1]+c1)/(mx[:,:,-1]**2+my[:,:,-1]**2+c1) # luminance at the coarsest scale only
         cs = ((2*cxy+c2)/(vx+vy+c2)).prod(2) # contrast-structure at every scale
         loss = alpha*(1-(lum*cs).mean(1))
-        if alpha!=1: loss = loss + (1-alpha)/data_range*_blur((x-y).abs(), g[-1:].expand(x.shape[1], -1), padding).mean(1)
+        if alpha!=1: # the L1 term under the coarsest Gaussian (eq. 9), averaged over channels
+            loss = loss + (1-alpha)/data_range*_blur((x-y).abs(), g[-1:].expand(x.shape[1], -1), padding).mean(1)
     return reduce_loss(compensation*loss.flatten(1).mean(1), reduction)
 
 def ms_ssim_loss(inp:Tensor, targ:Tensor, **kwargs)->Tensor:
@@ -191,8 +193,8 @@ def ms_ssim_loss(inp:Tensor, targ:Tensor, **kwargs)->Tensor:
 
 class MSSSIML1Loss(nn.Module):
     "Module form of `ms_ssim_l1_loss`; `sigmas=(0.5,1,2,4,8), alpha=0.025, compensation=200` is kornia's `MS_SSIMLoss`"
-    def __init__(self, *, alpha:float=0.84, sigmas:tuple=(0.5, 1., 2., 4., 8.), data_range:float=1., k:tuple=(0.01, 0.03),
-                 padding:str='zeros', compensation:float=1., reduction:str='mean'):
+    def __init__(self, *, alpha:float=0.84, sigmas:tuple=(0.5, 1., 2., 4., 8.), data_range:float=1.,
+                 k:tuple=(0.01, 0.03), padding:str='zeros', compensation:float=1., reduction:str='mean'):
         super().__init__()
         check_choice('padding', padding, ssim_paddings, type(self).__name__)
         self.alpha,self.sigmas,self.data_range,self.k = alpha,tuple(sigmas),data_range,tuple(k)
