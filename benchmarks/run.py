@@ -35,7 +35,7 @@ def peers():
                              binary_focal=lambda x,t: k.binary_focal_loss_with_logits(x, t, alpha=0.25, gamma=2., reduction='mean'),
                              dice=lambda x,t: k.dice_loss(x, t, average='macro'),
                              tversky=lambda x,t: k.tversky_loss(x, t, alpha=0.5, beta=0.5),
-                             lovasz=lambda x,t: k.lovasz_softmax_loss(x, t))
+                             lovasz=lambda x,t: k.lovasz_softmax_loss(x, t), **restoration_peers(k))
     s = _try(lambda: __import__('segmentation_models_pytorch.losses', fromlist=['x']))
     if s: P['smp'] = dict(dice=s.DiceLoss('multiclass', smooth=1.), jaccard=s.JaccardLoss('multiclass', smooth=1.),
                           tversky=s.TverskyLoss('multiclass', smooth=1., alpha=0.5, beta=0.5), lovasz=s.LovaszLoss('multiclass'),
@@ -63,6 +63,13 @@ def peers():
         P['timm'] = dict(ls=tls, asl=tasl, **({'poly': tpoly} if tpoly else {}))
     return P
 
+def restoration_peers(k):
+    "kornia's restoration losses, set as the restoration cases below are"
+    ms,ms_l1 = k.MS_SSIMLoss(alpha=1., compensation=1.),k.MS_SSIMLoss(alpha=0.84, compensation=1.)
+    return dict(ssim=lambda x,t: k.ssim_loss(x, t, 11), msssim=lambda x,t: ms.to(x.device)(x, t),
+                msssim_l1=lambda x,t: ms_l1.to(x.device)(x, t), charbonnier=lambda x,t: k.charbonnier_loss(x, t, reduction='mean'),
+                tv=lambda x,t: k.total_variation(x, reduction='mean').mean())
+
 FLOORS = {'softmax': lambda x,t: F.cross_entropy(x, t), 'sigmoid': lambda x,t: F.binary_cross_entropy_with_logits(x, t),
           'mse': lambda x,t: F.mse_loss(x, t), 'huber': lambda x,t: F.huber_loss(x, t)}
 
@@ -71,6 +78,7 @@ def cls_data(n, c, dev):  return lambda: (torch.randn(n, c, device=dev)*2, torch
 def ml_data(n, c, dev):   return lambda: (torch.randn(n, c, device=dev)*2, (torch.rand(n, c, device=dev)>0.7).float())
 def seg_data(s, dev):     return lambda: (torch.randn(*s, device=dev), torch.randint(0, s[1], (s[0],)+s[2:], device=dev))
 def segb_data(s, dev):    return lambda: (torch.randn(*s, device=dev), (torch.rand((s[0],)+s[2:], device=dev)>0.5).float())
+def img_data(s, dev):     return lambda: (torch.rand(*s, device=dev), torch.rand(*s, device=dev))
 def reg_data(n, dev):     return lambda: (torch.randn(n, device=dev), torch.randn(n, device=dev))
 
 def cases(quick, dev):
@@ -104,6 +112,11 @@ def cases(quick, dev):
               ('lovasz_hinge', LovaszHingeLossFlat(), segb_data(b, dev), None, str(b)),
               ('boundary', BoundaryLossFlat(), seg_data(s, dev), None, sh), ('hausdorff', HausdorffDTLossFlat(), seg_data(s, dev), None, sh),
               ('cldice', ClDiceLossFlat(per_image=True, include_background=True, eps=1e-4), seg_data(s, dev), None, sh)]
+    for s in ((16, 3, 64, 64), (4, 3, 256, 256)): # restoration, each set as kornia's peer in `restoration_peers`
+        C += [('ssim', SSIMLossFlat(padding='reflect', eps=1e-12), img_data(s, dev), None, str(s)),
+              ('msssim', MSSSIMLossFlat(), img_data(s, dev), None, str(s)), ('msssim_l1', MSSSIML1LossFlat(), img_data(s, dev), None, str(s)),
+              ('charbonnier', CharbonnierLossFlat(eps=1.), img_data(s, dev), None, str(s)),
+              ('tv', TotalVariationLossFlat(), img_data(s, dev), None, str(s))]
     return C
 
 def _adapt(name, f, x, t):
@@ -197,6 +210,7 @@ def main(argv=None):
     ap.add_argument('--crossover-only', action='store_true', help="recompute only the crossover table, in place in --out")
     ap.add_argument('--only', default=None, help="comma-separated loss names: run only these rows")
     ap.add_argument('--profile', default=None, metavar='LOSS', help="print the operator profile of LOSS (e.g. focal) against the floor at (4096, 37), and stop")
+    ap.add_argument('--only', default=None, help="comma-separated losses to run (e.g. ssim,msssim), the rest skipped")
     a = ap.parse_args(argv)
     if a.profile: print(profile_case(a.profile, '(4096, 37)', a.device)); return
     dev,min_time = a.device,(0.1 if a.quick else 0.3)

@@ -15,17 +15,23 @@ from fastai.callback.core import Callback
 from .backbones import EfficientNetLite0Body, WeightsUnavailable
 
 # %% auto #0
-__all__ = ['perceptual_archs', 'psnr', 'ssim', 'feature_stages', 'gram_matrix', 'PerceptualLoss', 'GANObjective',
+__all__ = ['ssim_paddings', 'perceptual_archs', 'psnr', 'ssim_map', 'ssim', 'ssim_loss', 'SSIMLoss', 'SSIMLossFlat',
+           'ms_ssim_l1_loss', 'ms_ssim_loss', 'MSSSIML1Loss', 'MSSSIMLoss', 'MSSSIML1LossFlat', 'MSSSIMLossFlat',
+           'charbonnier_loss', 'CharbonnierLoss', 'CharbonnierLossFlat', 'total_variation_loss', 'TotalVariationLoss',
+           'TotalVariationLossFlat', 'feature_stages', 'gram_matrix', 'PerceptualLoss', 'GANObjective',
            'NonSaturatingGANLoss', 'HingeGANLoss', 'LSGANLoss', 'WGANLoss', 'gradient_penalty', 'GradientPenalty']
 
 # %% ../nbs/07_generation.ipynb #d6c1d664
-def _check_images(name, inp, targ):
-    "Raise unless `inp` and `targ` are float tensors of the same shape (N,C,H,W)"
+_ranks = {1: '(N,C,L)', 2: '(N,C,H,W)', 3: '(N,C,D,H,W)'}
+
+def _check_images(name, inp, targ, ranks=(2,)):
+    "Raise unless `inp` and `targ` are float tensors of one shape (N,C,*S), `S` of a rank in `ranks` (`None`: any)"
     check_input(name, inp); check_tensor(name, targ) # core's checks: a non-empty float input
     if not targ.is_floating_point():
         raise TypeError(f"{name}: target dtype {targ.dtype}; expected a floating point tensor (images)")
-    if inp.ndim!=4 or inp.shape!=targ.shape: raise ValueError(
-        f"{name}: input {tuple(inp.shape)} and target {tuple(targ.shape)}; expected two images (N,C,H,W), same shape")
+    want = 'two tensors (N,...)' if ranks is None else 'two images '+' or '.join(_ranks[r] for r in ranks)
+    if (ranks is not None and inp.ndim-2 not in ranks) or inp.shape!=targ.shape: raise ValueError(
+        f"{name}: input {shape_of(inp)} and target {shape_of(targ)}; expected {want}, same shape")
     check_devices(name, inp, targ=targ)
 
 def psnr(
@@ -39,33 +45,236 @@ def psnr(
     mse = (to_float32(as_plain(inp))-to_float32(as_plain(targ))).pow(2).flatten(1).mean(1)
     return (10*torch.log10(data_range**2/mse.clamp_min(1e-10))).mean()
 
-def _gauss_window(size:int=11, *, sigma:float=1.5, device=None)->Tensor:
-    "A normalised 1-D Gaussian of `size` taps"
-    g = torch.exp(-(torch.arange(size, device=device, dtype=torch.float32)-size//2)**2/(2*sigma**2))
+def _gauss_window(size:int=11, *, sigma:float=1.5, device=None, dtype=torch.float32)->Tensor:
+    "A normalised 1-D Gaussian of `size` taps, centred on the middle tap"
+    g = torch.exp(-(torch.arange(size, device=device, dtype=dtype)-size//2)**2/(2*sigma**2))
     return g/g.sum()
 
+ssim_paddings = ('valid', 'reflect', 'zeros') # the border: none (MATLAB), reflected (kornia's `ssim`), zeros
+
+def _blur(z:Tensor, g:Tensor, padding:str='valid')->Tensor:
+    "Separable blur of `z` (N,K,*S) along each spatial axis, channel `k` with the 1-D window `g[k]` (`g`: (K,taps))"
+    r,k = z.ndim-2,g.shape[-1]
+    conv = (F.conv1d, F.conv2d, F.conv3d)[r-1]
+    for d in range(r): # the last axis first
+        shape = [1]*r; shape[r-1-d] = k
+        if padding=='reflect': p = [0]*(2*r); p[2*d] = p[2*d+1] = k//2; z = F.pad(z, p, mode='reflect')
+        pad = [k//2 if padding=='zeros' and i==r-1-d else 0 for i in range(r)]
+        z = conv(z, g.view(-1, 1, *shape), padding=pad, groups=z.shape[1])
+    return z
+
+def _moments(x:Tensor, y:Tensor, g:Tensor, padding:str)->tuple:
+    "Local means, variances and covariance of `x` and `y` (N,C,*S) under each window of `g` (G,taps): (N,C,G,*S') each"
+    c,G = x.shape[1],len(g)
+    z = torch.stack([x, y, x*x, y*y, x*y], 1).flatten(1, 2) # the five maps in one grouped convolution per axis
+    if G>1: z = z.repeat_interleave(G, 1)
+    mx,my,xx,yy,xy = _blur(z, g.repeat(5*c, 1), padding).unflatten(1, (5, c, G)).unbind(1)
+    return mx,my,xx-mx*mx,yy-my*my,xy-mx*my
+
+def _check_window(name:str, shape, taps:int, padding:str):
+    "Raise unless images of `shape` fit a window of `taps` under `padding`"
+    check_choice('padding', padding, ssim_paddings, name)
+    s = shape[2:]
+    if padding=='valid' and min(s)<taps:
+        raise ValueError(f"{name}: images of {tuple(s)} pixels; expected sides of at least win={taps} ('valid')")
+    if padding=='reflect' and min(s)<=taps//2:
+        raise ValueError(f"{name}: images of {tuple(s)} pixels; expected sides above {taps//2} (padding='reflect')")
+
+def _ssim(name, inp, targ, *, data_range=1., win=11, sigma=1.5, padding='valid', eps=0.)->Tensor:
+    "The SSIM map, with messages naming `name`"
+    _check_images(name, inp, targ, (2, 3))
+    _check_window(name, inp.shape, win, padding)
+    x,y = to_float32(as_plain(inp)),to_float32(as_plain(targ))
+    with torch.autocast(x.device.type, enabled=False):
+        g = _gauss_window(win, sigma=sigma, device=x.device, dtype=x.dtype)[None]
+        mx,my,vx,vy,cxy = (m.squeeze(2) for m in _moments(x, y, g, padding))
+        c1,c2 = (0.01*data_range)**2,(0.03*data_range)**2
+        dl,dc = mx*mx+my*my+c1,vx+vy+c2 # the denominators of luminance and contrast-structure
+        s = (2*mx*my+c1)/dl*((2*cxy+c2)/dc) # two ratios: their product stays finite where each denominator is ~1e80
+        return s if not eps else s/(1+eps/(dl*dc)) # kornia's num/(den+eps)
+
+def ssim_map(
+    inp:Tensor, # Restored images (N,C,H,W) or volumes (N,C,D,H,W)
+    targ:Tensor, # Originals, same shape
+    *,
+    data_range:float=1., # L, the range of the pixel values
+    win:int=11, # Taps of the Gaussian window
+    sigma:float=1.5, # σ of the Gaussian window
+    padding:str='valid', # 'valid' (MATLAB), 'reflect' (kornia's `padding='same'`) or 'zeros'
+    eps:float=0., # Added to the denominator (kornia's `eps`, 1e-12 there)
+)->Tensor:
+    "The SSIM map (Wang et al. 2004, eq. 13) of `inp` and `targ` under a Gaussian window, in float32 (float64 kept)"
+    return _ssim('ssim_map', inp, targ, data_range=data_range, win=win, sigma=sigma, padding=padding, eps=eps)
+
 def ssim(
-    inp:Tensor, # Restored images (N,C,H,W)
-    targ:Tensor, # Original images, same shape
+    inp:Tensor, # Restored images (N,C,H,W) or volumes (N,C,D,H,W)
+    targ:Tensor, # Originals, same shape
     *,
     data_range:float=1., # L, the range of the pixel values
     win:int=11, # Taps of the Gaussian window (σ=1.5)
+    padding:str='valid', # 'valid' (MATLAB), 'reflect' or 'zeros'; see `ssim_map`
 )->Tensor:
-    "Structural similarity (Wang et al. 2004), Gaussian window of `win` taps, σ=1.5, valid region, batch mean"
-    _check_images('ssim', inp, targ)
+    "Structural similarity (Wang et al. 2004), Gaussian window of `win` taps, σ=1.5, `padding`, batch mean"
+    return _ssim('ssim', inp, targ, data_range=data_range, win=win, padding=padding).flatten(1).mean(1).mean()
+
+# %% ../nbs/07_generation.ipynb #e4af7248
+class _ImageFlat(FlatLoss):
+    "A Flat loss on images (N,C,*S) and targets of the same shape: nothing is flattened; an image is its own prediction"
+    ranks = (2, 3) # spatial ranks accepted; `None`: any shape (N,...)
+    def __init__(self, loss_cls, *args, axis:int=1, **kwargs):
+        super().__init__(loss_cls, *args, axis=axis, flatten=False, is_2d=False, **kwargs)
+    def check(self, inp, targ): _check_images(type(self).__name__, inp, targ, self.ranks); super().check(inp, targ)
+    def activation(self, x:Tensor)->Tensor: return x # as for `MSELossFlat`: the output is the prediction
+    def decodes(self, x:Tensor)->Tensor: return x
+
+def ssim_loss(
+    inp:Tensor, # Restored images (N,C,H,W) or volumes (N,C,D,H,W)
+    targ:Tensor, # Originals, same shape
+    *,
+    data_range:float=1., # L, the range of the pixel values
+    win:int=11, # Taps of the Gaussian window (σ=1.5)
+    padding:str='valid', # 'valid', 'reflect' (kornia's default 'same') or 'zeros'; see `ssim_map`
+    eps:float=0., # Added to the SSIM denominator (kornia: 1e-12)
+    reduction:str='mean', # 'mean', 'sum' or 'none' (one value per image)
+)->Tensor:
+    "1 − SSIM of each image (`ssim`'s mean over the image), in [0, 2]"
+    s = _ssim('ssim_loss', inp, targ, data_range=data_range, win=win, padding=padding, eps=eps)
+    return reduce_loss(1-s.flatten(1).mean(1), reduction)
+
+class SSIMLoss(nn.Module):
+    "Module form of `ssim_loss`"
+    def __init__(self, *, win:int=11, data_range:float=1., padding:str='valid', eps:float=0., reduction:str='mean'):
+        super().__init__()
+        check_choice('padding', padding, ssim_paddings, type(self).__name__)
+        self.win,self.data_range,self.padding,self.eps = win,data_range,padding,eps
+        self.reduction = check_reduction(reduction)
+    def extra_repr(self): return f"win={self.win}, padding={self.padding!r}, eps={self.eps:g}"
+    def forward(self, inp, targ): return ssim_loss(inp, targ, data_range=self.data_range, win=self.win,
+                                                   padding=self.padding, eps=self.eps, reduction=self.reduction)
+
+class SSIMLossFlat(_ImageFlat):
+    "1 − SSIM per image (`SSIMLoss`) on images or volumes; `padding='reflect', eps=1e-12` is twice kornia's `SSIMLoss`"
+    def __init__(self, *, win:int=11, axis:int=1, **kwargs): super().__init__(SSIMLoss, win=win, axis=axis, **kwargs)
+
+# %% ../nbs/07_generation.ipynb #6249ceaf
+def ms_ssim_l1_loss(
+    inp:Tensor, # Restored images (N,C,H,W) or volumes (N,C,D,H,W)
+    targ:Tensor, # Originals, same shape
+    *,
+    alpha:float=0.84, # Weight of the MS-SSIM term; the Gaussian-weighted L1 term gets 1-`alpha` (Zhao et al.: 0.84)
+    sigmas:tuple=(0.5, 1., 2., 4., 8.), # σ of each scale's Gaussian; the last is the coarsest and sets the window
+    data_range:float=1., # L: sets c1, c2 and divides the L1 term
+    k:tuple=(0.01, 0.03), # (k1, k2) of c1=(k1 L)², c2=(k2 L)²
+    padding:str='zeros', # 'zeros' (kornia), 'reflect' or 'valid'
+    compensation:float=1., # Scale of the whole loss (kornia's default: 200)
+    reduction:str='mean', # 'mean', 'sum' or 'none' (one value per image)
+)->Tensor:
+    "MS-SSIM + L1 (Zhao et al. 2017, eq. 7, 9): α(1 − MS-SSIM) + (1−α) G_σM·|x−y|/L per pixel, averaged per image"
+    name = 'ms_ssim_l1_loss'
+    _check_images(name, inp, targ, (2, 3))
+    if not len(sigmas) or min(sigmas)<=0: raise ValueError(f"{name}: sigmas={tuple(sigmas)}; expected 1+ positive σ")
+    taps = 2*int(2*sigmas[-1])+1 # kornia's window: ±2σ of the coarsest scale
+    _check_window(name, inp.shape, taps, padding)
     x,y = to_float32(as_plain(inp)),to_float32(as_plain(targ))
-    if min(x.shape[-2:])<win:
-        raise ValueError(f"ssim: images of {tuple(x.shape[-2:])} pixels; expected sides of at least win={win}")
-    c = x.shape[1]
-    g = _gauss_window(win, device=x.device).to(x.dtype)
-    def blur(z): # separable Gaussian, one channel at a time, valid region
-        z = F.conv2d(z, g.view(1, 1, 1, -1).expand(c, 1, 1, win), groups=c)
-        return F.conv2d(z, g.view(1, 1, -1, 1).expand(c, 1, win, 1), groups=c)
-    mx,my = blur(x),blur(y)
-    vx,vy,cxy = blur(x*x)-mx*mx,blur(y*y)-my*my,blur(x*y)-mx*my
-    c1,c2 = (0.01*data_range)**2,(0.03*data_range)**2
-    s = (2*mx*my+c1)*(2*cxy+c2)/((mx*mx+my*my+c1)*(vx+vy+c2))
-    return s.flatten(1).mean(1).mean()
+    with torch.autocast(x.device.type, enabled=False):
+        g = torch.stack([_gauss_window(taps, sigma=s, device=x.device, dtype=x.dtype) for s in sigmas])
+        mx,my,vx,vy,cxy = _moments(x, y, g, padding) # (N,C,scales,*S')
+        c1,c2 = (k[0]*data_range)**2,(k[1]*data_range)**2
+        lum = (2*mx[:,:,-1]*my[:,:,-1]+c1)/(mx[:,:,-1]**2+my[:,:,-1]**2+c1) # luminance at the coarsest scale only
+        cs = ((2*cxy+c2)/(vx+vy+c2)).prod(2) # contrast-structure at every scale
+        loss = alpha*(1-(lum*cs).mean(1))
+        if alpha!=1: # the L1 term under the coarsest Gaussian (eq. 9), averaged over channels
+            loss = loss + (1-alpha)/data_range*_blur((x-y).abs(), g[-1:].expand(x.shape[1], -1), padding).mean(1)
+    return reduce_loss(compensation*loss.flatten(1).mean(1), reduction)
+
+def ms_ssim_loss(inp:Tensor, targ:Tensor, **kwargs)->Tensor:
+    "1 − MS-SSIM per image: `ms_ssim_l1_loss` with `alpha=1`"
+    return ms_ssim_l1_loss(inp, targ, alpha=1., **kwargs)
+
+class MSSSIML1Loss(nn.Module):
+    "Module form of `ms_ssim_l1_loss`; `sigmas=(0.5,1,2,4,8), alpha=0.025, compensation=200` is kornia's `MS_SSIMLoss`"
+    def __init__(self, *, alpha:float=0.84, sigmas:tuple=(0.5, 1., 2., 4., 8.), data_range:float=1.,
+                 k:tuple=(0.01, 0.03), padding:str='zeros', compensation:float=1., reduction:str='mean'):
+        super().__init__()
+        check_choice('padding', padding, ssim_paddings, type(self).__name__)
+        self.alpha,self.sigmas,self.data_range,self.k = alpha,tuple(sigmas),data_range,tuple(k)
+        self.padding,self.compensation,self.reduction = padding,compensation,check_reduction(reduction)
+    def extra_repr(self): return f"alpha={self.alpha}, sigmas={self.sigmas}, padding={self.padding!r}"
+    def forward(self, inp, targ):
+        return ms_ssim_l1_loss(inp, targ, alpha=self.alpha, sigmas=self.sigmas, data_range=self.data_range, k=self.k,
+                               padding=self.padding, compensation=self.compensation, reduction=self.reduction)
+
+class MSSSIMLoss(MSSSIML1Loss):
+    "Module form of `ms_ssim_loss` (1 − MS-SSIM)"
+    def __init__(self, **kwargs): super().__init__(alpha=1., **kwargs)
+
+class MSSSIML1LossFlat(_ImageFlat):
+    "MS-SSIM + L1 per image (Zhao et al. 2017, `alpha`=0.84) on images or volumes; see `MSSSIML1Loss`"
+    def __init__(self, *, axis:int=1, **kwargs): super().__init__(MSSSIML1Loss, axis=axis, **kwargs)
+
+class MSSSIMLossFlat(_ImageFlat):
+    "1 − MS-SSIM per image on images or volumes; see `MSSSIMLoss`"
+    def __init__(self, *, axis:int=1, **kwargs): super().__init__(MSSSIMLoss, axis=axis, **kwargs)
+
+# %% ../nbs/07_generation.ipynb #2583866b
+def charbonnier_loss(
+    inp:Tensor, # Predictions (N,...)
+    targ:Tensor, # Targets, same shape
+    *,
+    eps:float=1e-3, # ε: quadratic below about ε, linear above (Lai et al. 2017: 1e-3; kornia: 1)
+    reduction:str='mean', # 'mean', 'sum' or 'none' (one value per item: the mean over its values)
+)->Tensor:
+    "Charbonnier loss $\\sqrt{d^2+\\epsilon^2}-\\epsilon$ of $d$ = `inp`−`targ` (Barron 2019, α=1, c=ε), per-item mean"
+    d = to_float32(as_plain(inp))-to_float32(as_plain(targ))
+    d2 = d*d
+    per = d2/((d2+eps*eps).sqrt()+eps) # the same value, without the cancellation of sqrt(d²+ε²)-ε at small d
+    return reduce_loss(per.flatten(1).mean(1) if per.ndim>1 else per, reduction)
+
+class CharbonnierLoss(nn.Module):
+    "Module form of `charbonnier_loss`; `eps=1` is kornia's `CharbonnierLoss`"
+    def __init__(self, *, eps:float=1e-3, reduction:str='mean'):
+        super().__init__()
+        if not eps>0: raise ValueError(f"CharbonnierLoss: eps={eps}; expected a positive ε")
+        self.eps,self.reduction = eps,check_reduction(reduction)
+    def extra_repr(self): return f"eps={self.eps}"
+    def forward(self, inp, targ): return charbonnier_loss(inp, targ, eps=self.eps, reduction=self.reduction)
+
+class CharbonnierLossFlat(_ImageFlat):
+    "Charbonnier loss per item (`CharbonnierLoss`), a smooth L1, on tensors of any shape (N,...)"
+    ranks = None
+    def __init__(self, *, axis:int=1, **kwargs): super().__init__(CharbonnierLoss, axis=axis, **kwargs)
+
+# %% ../nbs/07_generation.ipynb #28472eec
+def total_variation_loss(
+    inp:Tensor, # Images (N,C,H,W) or volumes (N,C,D,H,W)
+    targ:Tensor|None=None, # Not used: total variation is a prior on the output alone
+    *,
+    average:bool=True, # Mean |difference| per axis and channel (kornia's 'mean'); `False`: sums (kornia's 'sum')
+    reduction:str='mean', # 'mean', 'sum' or 'none' (one value per image)
+)->Tensor:
+    "Anisotropic total variation (Rudin et al. 1992) per image: Σ over spatial axes of |forward differences|"
+    name = 'total_variation_loss'
+    check_input(name, inp)
+    if inp.ndim-2 not in (2, 3): raise ValueError(
+        f"{name}: input {shape_of(inp)}; expected images (N,C,H,W) or volumes (N,C,D,H,W)")
+    x = to_float32(as_plain(inp))
+    tv = x.new_zeros(x.shape[:2])
+    for ax in range(2, x.ndim):
+        if x.shape[ax]<2: continue # no neighbours along this axis
+        d = x.diff(dim=ax).abs().flatten(2)
+        tv = tv + (d.mean(-1) if average else d.sum(-1))
+    return reduce_loss(tv.mean(1) if average else tv.sum(1), reduction)
+
+class TotalVariationLoss(nn.Module):
+    "Module form of `total_variation_loss`: `loss(inp)` or `loss(inp, targ)`, the target unused"
+    def __init__(self, *, average:bool=True, reduction:str='mean'):
+        super().__init__(); self.average,self.reduction = average,check_reduction(reduction)
+    def extra_repr(self): return f"average={self.average}"
+    def forward(self, inp, targ=None): return total_variation_loss(inp, average=self.average, reduction=self.reduction)
+
+class TotalVariationLossFlat(_ImageFlat):
+    "Total variation of the output per image (`TotalVariationLoss`); add it to a fidelity loss: `L + w*TV`"
+    def __init__(self, *, axis:int=1, **kwargs): super().__init__(TotalVariationLoss, axis=axis, **kwargs)
 
 # %% ../nbs/07_generation.ipynb #daca5d20
 perceptual_archs = {
