@@ -405,9 +405,10 @@ class LossSet:
     heads = False # Loss `i` reads output and target `i` (`MultiTargetLoss`); else every loss reads the one pair
     @property
     def metrics(self):
-        "One fastai metric per loss, `loss_<name>`: its value on the batch (on its own head where `heads`), unweighted"
-        return [AvgMetric(LossPart(l, n, head=i if self.heads else None))
-                for i,(l,n) in enumerate(zip(self.losses, self.names))]
+        "One fastai metric per loss, `loss_<name>`, unweighted (on its own head where `heads`); `weight_<name>` if learned"
+        parts = [AvgMetric(LossPart(l, n, head=i if self.heads else None))
+                 for i,(l,n) in enumerate(zip(self.losses, self.names))]
+        return parts + (self.weight_metrics if getattr(self, 'scheme', None) else []) # learned weights: `weight_<name>`
 
     def _per_item(self, outs, bs:int)->list:
         "Under reduction='none': each loss's values averaged per item, batch-major (as fastai's `GatherPredsCallback`)"
