@@ -124,7 +124,8 @@ class LossMetricLogger(Callback):
             comps = getattr(L.loss_func, 'components', None) or {}
             vals += [_scalar(v) for v in comps.values()]
             # learned or scheduled weights (`show_weights`), the ones this batch used, beside the parts
-            ws = (getattr(L.loss_func, 'weight_values', None) or {}) if getattr(L.loss_func, 'show_weights', False) else {}
+            show = getattr(L.loss_func, 'show_weights', False)
+            ws = (getattr(L.loss_func, 'weight_values', None) or {}) if show else {}
             vals += [_scalar(v) for v in ws.values()]
             row['_comps'],row['_ws'],row['_stash'] = list(comps),list(ws),((pred, yb) if later else None)
         else: row['_comps'],row['_ws'],row['_stash'] = [],[],None # cancelled before the loss: NaN values
@@ -192,7 +193,7 @@ class LossMetricLogger(Callback):
         if self.tensorboard is not None and rank_distrib()==0: self._write_tb(out)
 
     def _write_tb(self, out):
-        "Each row's values as TensorBoard scalars `<phase>/<column>`, at the training step (train) or the valid row count"
+        "Each row's values as TensorBoard scalars `<phase>/<column>`, at the training step or the valid row count"
         if getattr(self, '_tb', None) is None:
             from torch.utils.tensorboard import SummaryWriter # the `tensorboard` extra
             self._tb,self._n_valid = SummaryWriter(str(self.tensorboard)),0
@@ -232,7 +233,7 @@ class LossMetricLogger(Callback):
 
 # %% ../nbs/10_callback.ipynb #cf88eb38
 def _metric_cols(df)->list:
-    "The logged metrics: every column but the row's bookkeeping, the loss, its parts (`loss_*`) and weights (`weight_*`)"
+    "The logged metrics: every column but the bookkeeping, the loss, its parts (`loss_*`) and weights (`weight_*`)"
     fixed = {*_row_keys, 'loss'}
     return [c for c in df.columns if c not in fixed and not c.startswith(('loss_', 'weight_'))]
 
@@ -374,7 +375,8 @@ class LossWeightScheduler(Callback):
         if getattr(lf, 'scheme', None):
             raise ValueError(f"{nm}: the loss learns its weights (weights={lf.scheme!r}); expected fixed weights")
         unknown = [n for n in self.scheds if n not in names]
-        if unknown: raise ValueError(f"{nm}: no term named {', '.join(map(repr, unknown))}; the loss's terms are {names}")
+        if unknown:
+            raise ValueError(f"{nm}: no term named {', '.join(map(repr, unknown))}; the loss's terms are {names}")
         self._lf,self._idx = lf,{n:names.index(n) for n in self.scheds}
         lf.scheduled = True # `show_weights`: the logger logs them
         self.hps = {n:[] for n in self.scheds}

@@ -405,7 +405,7 @@ class LossSet:
     heads = False # Loss `i` reads output and target `i` (`MultiTargetLoss`); else every loss reads the one pair
     @property
     def metrics(self):
-        "One fastai metric per loss, `loss_<name>`, unweighted (on its own head where `heads`); `weight_<name>` if learned"
+        "One fastai metric per loss, `loss_<name>`, unweighted (on its head where `heads`); `weight_<name>` if learned"
         parts = [AvgMetric(LossPart(l, n, head=i if self.heads else None))
                  for i,(l,n) in enumerate(zip(self.losses, self.names))]
         return parts + (self.weight_metrics if getattr(self, 'scheme', None) else []) # learned weights: `weight_<name>`
@@ -488,7 +488,7 @@ def loss_params(loss)->list:
     if not callable(getattr(f, 'parameters', None)): return []
     return list({id(p):p for p in f.parameters()}.values())
 
-weight_schemes = ('uncertainty', # s_i = log σ_i² learned per term: Σ exp(-s_i)·L_i + s_i (Kendall et al. 2018, eq. 7)
+weight_schemes = ('uncertainty', # s_i = log σ_i² learned per term: Σ exp(-s_i)·L_i + s_i (Kendall et al. 2018)
                   'dwa') # Dynamic Weight Average: K·softmax(r/T), r_i = the ratio of term i's last two epoch losses
 
 def uncertainty_weighting(
@@ -496,7 +496,7 @@ def uncertainty_weighting(
     log_vars:Tensor, # s_i = log σ_i², one per term
     half:Tensor|None=None, # 1 or ½ per term (½: a regression term, Kendall et al. 2018, eq. 7)
 )->Tensor:
-    "Σ_i c_i·(exp(-s_i)·`losses`_i + s_i), s_i = `log_vars`_i, c_i = `half`_i: learned task weights (Kendall et al. 2018)"
+    "Σ_i c_i·(exp(-s_i)·`losses`_i + s_i), s_i = `log_vars`_i, c_i = `half`_i: Kendall et al. 2018's learned weights"
     c = torch.ones_like(log_vars) if half is None else half.to(log_vars)
     return sum(c[i]*(torch.exp(-log_vars[i])*o + log_vars[i]) for i,o in enumerate(losses))
 
@@ -637,7 +637,8 @@ def save(self:Learner, file, **kwargs):
     if not ps: return _fastai_save(self, file, **kwargs)
     file = join_path_file(file, self.path/self.model_dir, ext='.pth')
     if rank_distrib(): return file
-    with_opt,pp = kwargs.pop('with_opt', True) and getattr(self, 'opt', None) is not None,kwargs.pop('pickle_protocol', 2)
+    with_opt = kwargs.pop('with_opt', True) and getattr(self, 'opt', None) is not None
+    pp = kwargs.pop('pickle_protocol', 2)
     state = {'model': get_model(self.model).state_dict(), 'loss': [p.detach() for p in ps]}
     if with_opt: state['opt'] = self.opt.state_dict()
     torch.save(state, file, pickle_protocol=pp, **kwargs)
@@ -653,7 +654,8 @@ def load(self:Learner, file, device=None, **kwargs):
     state = torch.load(path, map_location='cpu', weights_only=False) # our own file: fastai's optimizer state is pickled
     if not (isinstance(state, dict) and 'loss' in state): return _fastai_load(self, file, device=device, **kwargs)
     if len(state['loss'])!=len(ps) or any(v.shape!=p.shape for v,p in zip(state['loss'], ps)):
-        raise ValueError(f"Learner.load: {path.name} holds loss parameters of shapes {[tuple(v.shape) for v in state['loss']]}; "
+        got = [tuple(v.shape) for v in state['loss']]
+        raise ValueError(f"Learner.load: {path.name} holds loss parameters of shapes {got}; "
                          f"the loss has {[tuple(p.shape) for p in ps]}")
     if self.opt is None: self.create_opt()
     distrib_barrier()
@@ -671,7 +673,7 @@ def load(self:Learner, file, device=None, **kwargs):
     return self
 
 class LossHooks(Callback):
-    "In fastai's `defaults.callbacks`: moves the loss to the data's device, and tells it when a training epoch starts/ends"
+    "In fastai's `defaults.callbacks`: moves the loss to the data's device, tells it where training epochs begin/end"
     order = TrainEvalCallback.order+1 # right after `TrainEvalCallback` moved the model
     def before_fit(self):
         lf = self.learn.loss_func

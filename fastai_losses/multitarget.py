@@ -62,7 +62,9 @@ class MultiTargetLoss(LossSet):
     def activation(self, preds): return self._per_head(preds, 'activation')
     def decodes(self, preds):    return self._per_head(preds, 'decodes')
     def __repr__(self):
-        if self.scheme: return f"MultiTargetLoss({', '.join(f'{n}: {l!r}' for n,l in zip(self.names, self.losses))}, weights={self.scheme!r})"
+        if self.scheme:
+            heads = ', '.join(f"{n}: {l!r}" for n,l in zip(self.names, self.losses))
+            return f"MultiTargetLoss({heads}, weights={self.scheme!r})"
         heads = (f"{n}: {w:g}*({l!r})" for n,w,l in zip(self.names, self.weights, self.losses))
         return f"MultiTargetLoss({', '.join(heads)})"
 
