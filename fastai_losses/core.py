@@ -598,6 +598,9 @@ from fastai.callback.core import Callback, TrainEvalCallback
 from fastai.torch_core import defaults, get_model, rank_distrib, distrib_barrier
 from fastai.learner import join_path_file
 
+# Why patches on `Learner` and a default callback: `vision_learner`, `unet_learner` and the rest build a `Learner`
+# themselves, so only `Learner`'s methods reach them all. Each patch wraps fastai's method, adding the loss's share;
+# a loss without parameters takes fastai's path unchanged (no extra group, fastai's own checkpoint format).
 def _loss_group(learn)->list:
     "The loss's parameters if they are the last parameter group of `learn.opt`, else []"
     ps,o = loss_params(learn.loss_func),getattr(learn, 'opt', None)
