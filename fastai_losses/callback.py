@@ -19,7 +19,7 @@ from fastai.callback.core import Callback
 from .core import as_plain
 
 # %% auto #0
-__all__ = ['metric_directions', 'LossMetricLogger', 'ema_smooth']
+__all__ = ['metric_directions', 'LossMetricLogger', 'ema_smooth', 'LossWeightScheduler']
 
 # %% ../nbs/10_callback.ipynb #50a1c721
 def _per_batch(m):
@@ -54,6 +54,7 @@ class LossMetricLogger(Callback):
         valid:bool=True, # Log validation batches
         fname:str|Path|None=None, # CSV file, rewritten at the first epoch, then appended to and flushed every epoch
         every:int=1, # Log every `every`-th batch of each phase
+        tensorboard:str|Path|None=None, # A TensorBoard log folder: each row's values as scalars `<phase>/<column>`
     ):
         store_attr(); self.reset()
 
@@ -122,8 +123,12 @@ class LossMetricLogger(Callback):
             # under `MixUp`/`CutMix`, `loss_func` is their own method, with no parts: those columns are NaN on the row
             comps = getattr(L.loss_func, 'components', None) or {}
             vals += [_scalar(v) for v in comps.values()]
-            row['_comps'],row['_stash'] = list(comps),((pred, yb) if later else None)
-        else: row['_comps'],row['_stash'] = [],None # cancelled before the loss: NaN values
+            # learned or scheduled weights (`show_weights`), the ones this batch used, beside the parts
+            show = getattr(L.loss_func, 'show_weights', False)
+            ws = (getattr(L.loss_func, 'weight_values', None) or {}) if show else {}
+            vals += [_scalar(v) for v in ws.values()]
+            row['_comps'],row['_ws'],row['_stash'] = list(comps),list(ws),((pred, yb) if later else None)
+        else: row['_comps'],row['_ws'],row['_stash'] = [],[],None # cancelled before the loss: NaN values
         row['_vals'] = vals
         self._pending.append(row)
 
@@ -135,6 +140,7 @@ class LossMetricLogger(Callback):
 
     def after_fit(self):
         if getattr(self, '_in_epoch', False): self._in_epoch = False; self._flush()
+        if getattr(self, '_tb', None) is not None: self._tb.flush()
 
     def _nan(self, m, e, device=None):
         "NaN for metric `m`, which raised `e` on a batch; the first time for each metric, say so"
@@ -166,7 +172,8 @@ class LossMetricLogger(Callback):
         mets = [m.name for m in self._mets if _per_batch(m)]
         # each row's values by name: a row keeps what it has, and a value it lacks (the loss's parts under MixUp, every
         # value of a batch cancelled before its loss) is NaN in that column alone
-        rvals = [dict(zip(['loss']+mets+[f'loss_{c}' for c in r['_comps']], r['_vals'])) for r in rows]
+        rvals = [dict(zip(['loss']+mets+[f'loss_{c}' for c in r['_comps']]+[f'weight_{w}' for w in r.get('_ws', [])],
+                          r['_vals'])) for r in rows]
         cols = list(dict.fromkeys(k for d in rvals for k in d)) or ['loss']
         dev = next((r['_vals'][0].device for r in rows if r['_vals']), 'cpu')
         nan = torch.tensor(float('nan'), device=dev)
@@ -183,6 +190,19 @@ class LossMetricLogger(Callback):
             out.append(d)
         self.rows += out
         if self.fname is not None and rank_distrib()==0: self._write(out)
+        if self.tensorboard is not None and rank_distrib()==0: self._write_tb(out)
+
+    def _write_tb(self, out):
+        "Each row's values as TensorBoard scalars `<phase>/<column>`, at the training step or the valid row count"
+        if getattr(self, '_tb', None) is None:
+            from torch.utils.tensorboard import SummaryWriter # the `tensorboard` extra
+            self._tb,self._n_valid = SummaryWriter(str(self.tensorboard)),0
+        for d in out:
+            if d['phase']=='valid': self._n_valid += 1
+            step = d['step'] if d['phase']=='train' else self._n_valid
+            for k,v in d.items():
+                if k not in _row_keys: self._tb.add_scalar(f"{d['phase']}/{k}", v, step)
+        self._tb.flush()
 
     def _gather(self, mat, bs):
         "Under `distrib_ctx`: each value averaged over the ranks that have it, weighted by batch size; one all-reduce"
@@ -203,7 +223,7 @@ class LossMetricLogger(Callback):
 
     def __getstate__(self):
         "`learn.export()` pickles callbacks: leave the log and any pending batches behind"
-        d = self.__dict__.copy(); d['rows'],d['_pending'] = [],[]
+        d = self.__dict__.copy(); d['rows'],d['_pending'],d['_tb'] = [],[],None
         return d
 
     @property
@@ -213,9 +233,9 @@ class LossMetricLogger(Callback):
 
 # %% ../nbs/10_callback.ipynb #cf88eb38
 def _metric_cols(df)->list:
-    "The logged metrics: every column but the row's bookkeeping, the loss and its parts (`loss_*`)"
+    "The logged metrics: every column but the bookkeeping, the loss, its parts (`loss_*`) and weights (`weight_*`)"
     fixed = {*_row_keys, 'loss'}
-    return [c for c in df.columns if c not in fixed and not c.startswith('loss_')]
+    return [c for c in df.columns if c not in fixed and not c.startswith(('loss_', 'weight_'))]
 
 def ema_smooth(
     y, # Values in order, such as a column of the log; NaNs are skipped
@@ -235,6 +255,7 @@ def plot(self:LossMetricLogger, metric:str|None=None, phase:str='train', beta:fl
          divergence:bool=False, # Shade the epochs where the validation loss rises while `metric` improves or holds
          *,
          higher_is_better:bool|None=None, # For `divergence`: whether a higher `metric` is better (`metric_directions`)
+         weights:bool=False, # Draw the logged loss weights (`weight_*`) in a second panel below
         ):
     "`loss` (left axis) and `metric` (right axis) per `phase` batch, raw and smoothed, with epoch and unfreeze lines"
     import matplotlib.pyplot as plt
@@ -251,7 +272,14 @@ def plot(self:LossMetricLogger, metric:str|None=None, phase:str='train', beta:fl
     # before the figure: an unknown direction raises without leaving an empty figure behind
     spans = self.divergence(metric, higher_is_better=higher_is_better) if divergence and metric is not None else None
     x = df.step.to_numpy() if phase=='train' else np.arange(len(df))
-    fig,ax = plt.subplots(figsize=figsize)
+    wcols = [c for c in df if c.startswith('weight_')]
+    if weights and not wcols: raise ValueError(f"{cls}: no loss weights logged; they are logged when they are learned "
+                                               "(weights='uncertainty'/'dwa') or set by `LossWeightScheduler`")
+    if weights:
+        fig,(ax,axw) = plt.subplots(2, 1, figsize=(figsize[0], figsize[1]*1.5), sharex=True, height_ratios=[2, 1])
+        for i,c in enumerate(wcols): axw.plot(x, df[c], color=f'C{i+2}', label=c)
+        axw.set_ylabel('weight'); axw.legend(loc='best')
+    else: fig,ax = plt.subplots(figsize=figsize)
     ax.plot(x, df[loss], '.', color='C0', alpha=0.3, ms=3)
     ax.plot(x, ema_smooth(df[loss], beta=beta), color='C0', label=loss)
     ax.set_xlabel('training step' if phase=='train' else 'validation batch'); ax.set_ylabel(loss, color='C0')
@@ -328,3 +356,36 @@ def divergence(self:LossMetricLogger,
         rows.append([*a, *b, ep.loss[a], ep.loss[b], ep.metric[a], ep.metric[b]])
         i = j+1
     return pd.DataFrame(rows, columns=cols)
+
+# %% ../nbs/10_callback.ipynb #b8672657
+from fastai.callback.schedule import ParamScheduler
+
+class LossWeightScheduler(Callback):
+    "Set the weights of the terms named in `scheds` before each training batch, from fastai annealers of `pct_train`"
+    order,run_valid = ParamScheduler.order+1,False # after `ParamScheduler`, whose `after_fit` replaces `recorder.hps`
+    def __init__(self,
+        scheds:dict, # Term name -> annealer of the fraction of training done: `SchedLin(0., 1.)`, `combine_scheds(...)`
+    ): self.scheds = scheds
+
+    def before_fit(self):
+        lf,nm = self.learn.loss_func,'LossWeightScheduler'
+        names = list(getattr(lf, 'names', None) or [])
+        if not names or not isinstance(getattr(lf, 'weights', None), list):
+            raise TypeError(f"{nm}: the loss is a {type(lf).__name__}; expected a `CombinedLoss` or `MultiTargetLoss`")
+        if getattr(lf, 'scheme', None):
+            raise ValueError(f"{nm}: the loss learns its weights (weights={lf.scheme!r}); expected fixed weights")
+        unknown = [n for n in self.scheds if n not in names]
+        if unknown:
+            raise ValueError(f"{nm}: no term named {', '.join(map(repr, unknown))}; the loss's terms are {names}")
+        self._lf,self._idx = lf,{n:names.index(n) for n in self.scheds}
+        lf.scheduled = True # `show_weights`: the logger logs them
+        self.hps = {n:[] for n in self.scheds}
+
+    def before_batch(self):
+        for n,f in self.scheds.items(): self._lf.weights[self._idx[n]] = float(f(self.pct_train))
+    def after_batch(self):
+        for n in self.scheds: self.hps[n].append(self._lf.weights[self._idx[n]])
+    def after_fit(self):
+        r = getattr(self.learn, 'recorder', None)
+        if r is not None and hasattr(self, 'hps'):
+            r.hps = {**getattr(r, 'hps', {}), **{f'weight_{n}': v for n,v in self.hps.items()}}

@@ -19,11 +19,12 @@ with warnings.catch_warnings():
     from fastai.learner import AvgMetric
 
 # %% auto #0
-__all__ = ['reductions', 'BF16_CLAMP', 'CLOSED_FORM_MIN', 'CLOSED_FORM_MIN_CLASSES', 'check_choice', 'check_reduction',
-           'reduce_loss', 'to_float32', 'focusing', 'as_buffer', 'use_closed_form', 'ClosedForm', 'shape_of',
-           'as_plain', 'check_tensor', 'check_finite', 'check_class_weight', 'check_input', 'check_item_targets',
-           'check_same_targets', 'check_target_range', 'check_devices', 'check_softmax_classes', 'FlatLoss',
-           'SoftmaxDecodes', 'SigmoidDecodes', 'LossPart', 'LossSet', 'CombinedLoss']
+__all__ = ['reductions', 'BF16_CLAMP', 'CLOSED_FORM_MIN', 'CLOSED_FORM_MIN_CLASSES', 'weight_schemes', 'check_choice',
+           'check_reduction', 'reduce_loss', 'to_float32', 'focusing', 'as_buffer', 'use_closed_form', 'ClosedForm',
+           'shape_of', 'as_plain', 'check_tensor', 'check_finite', 'check_class_weight', 'check_input',
+           'check_item_targets', 'check_same_targets', 'check_target_range', 'check_devices', 'check_softmax_classes',
+           'FlatLoss', 'SoftmaxDecodes', 'SigmoidDecodes', 'LossPart', 'LossSet', 'CombinedLoss', 'loss_params',
+           'uncertainty_weighting', 'dwa_weights', 'LossWeight', 'LossHooks']
 
 # %% ../nbs/00_core.ipynb #dafe1aab
 reductions = ('mean','sum','none')
@@ -366,10 +367,15 @@ class LossSet:
     "Weighted losses (`CombinedLoss`, `MultiTargetLoss`): checked, named, `reduction`/`thresh`/`to` reaching each"
     def __init__(self,
         *losses, # Loss functions (Flat losses, or any callable with `reduction`)
-        weights=None, # One number per loss; 1 each by default
+        weights=None, # One number per loss (1 each by default), or a scheme of `weight_schemes`: 'uncertainty', 'dwa'
         names=None, # One name per loss; by default the class names, numbered where they repeat
+        half=None, # 'uncertainty': one bool per loss, True for the ½ of a regression term (Kendall et al., eq. 7)
+        temp:float=2., # 'dwa': the temperature T of Dynamic Weight Average (Liu et al. 2019, eq. 7)
     ):
         cls = type(self).__name__
+        scheme = weights if isinstance(weights, str) else None
+        if scheme is not None: check_choice('weights', scheme, weight_schemes, cls); weights = None
+        if scheme!='uncertainty' and half is not None: raise ValueError(f"{cls}: half is for weights='uncertainty'")
         weights = [1.]*len(losses) if weights is None else list(weights)
         if not losses: raise ValueError(f"{cls}: no losses; expected at least one")
         if len(weights)!=len(losses):
@@ -386,6 +392,7 @@ class LossSet:
                 raise ValueError(f"{cls}: names {names} repeat; expected one distinct name per loss")
         self.losses,self.weights,self.components,self._names = list(losses),[float(w) for w in weights],{},names
         self._reduction = getattr(losses[0], 'reduction', 'mean')
+        self._init_scheme(scheme, half, temp)
 
     @property
     def reduction(self): return self._reduction
@@ -425,9 +432,10 @@ class LossSet:
     heads = False # Loss `i` reads output and target `i` (`MultiTargetLoss`); else every loss reads the one pair
     @property
     def metrics(self):
-        "One fastai metric per loss, `loss_<name>`: its value on the batch (on its own head where `heads`), unweighted"
-        return [AvgMetric(LossPart(l, n, head=i if self.heads else None))
-                for i,(l,n) in enumerate(zip(self.losses, self.names))]
+        "One fastai metric per loss, `loss_<name>`, unweighted (on its head where `heads`); `weight_<name>` if learned"
+        parts = [AvgMetric(LossPart(l, n, head=i if self.heads else None))
+                 for i,(l,n) in enumerate(zip(self.losses, self.names))]
+        return parts + (self.weight_metrics if getattr(self, 'scheme', None) else []) # learned weights: `weight_<name>`
 
     def _per_item(self, outs, bs:int)->list:
         "Under reduction='none': each loss's values averaged per item, batch-major (as fastai's `GatherPredsCallback`)"
@@ -439,6 +447,7 @@ class LossSet:
     def to(self, *args, **kwargs):
         for l in self.losses:
             if hasattr(l, 'to'): l.to(*args, **kwargs)
+        self._move_weights(*args, **kwargs)
         return self
     def __getstate__(self): return {**self.__dict__, 'components': {}}
 
@@ -446,8 +455,9 @@ class CombinedLoss(LossSet):
     "A weighted sum of losses: `activation`/`decodes` from the first term, `reduction` reaches every term"
     def __init__(self,
         *losses, # Loss functions (Flat losses, or any callable with `reduction`)
-        weights=None, # One number per loss; 1 each by default
-    ): super().__init__(*losses, weights=weights)
+        weights=None, # One number per loss (1 each by default), or 'uncertainty' or 'dwa' (`weight_schemes`)
+        **kwargs, # `half` ('uncertainty'), `temp` ('dwa')
+    ): super().__init__(*losses, weights=weights, **kwargs)
 
     def __call__(self, inp:Tensor, targ:Tensor, *more, **kwargs)->Tensor:
         if more or isinstance(inp, (tuple,list)):
@@ -458,17 +468,20 @@ class CombinedLoss(LossSet):
         outs = [l(inp, targ, **kwargs) for l in self.losses]
         if self.reduction=='none': outs = self._per_item(outs, inp.shape[0])
         self.components = {n: o.detach().mean() for n,o in zip(self.names, outs)}
-        return sum(w*o for w,o in zip(self.weights, outs))
+        return self._total(outs)
 
     def activation(self, x): f = getattr(self.losses[0], 'activation', None); return f(x) if f else x
     def decodes(self, x):    f = getattr(self.losses[0], 'decodes', None);    return f(x) if f else x
-    def __repr__(self): return ' + '.join(f"{w:g}*{l!r}" for w,l in zip(self.weights, self.losses))
+    def __repr__(self):
+        if self.scheme: return f"CombinedLoss({', '.join(map(repr, self.losses))}, weights={self.scheme!r})"
+        return ' + '.join(f"{w:g}*{l!r}" for w,l in zip(self.weights, self.losses))
 
     def _terms(self): return list(zip(self.weights, self.losses))
     def __add__(self, other): return _combine(self, other)
     def __radd__(self, other): return self if _is_num(other) and other==0 else _combine(other, self) # `sum(losses)`
     def __mul__(self, w):
         if not _is_num(w): return NotImplemented
+        if self.scheme: return CombinedLoss(self, weights=[w]) # learned weights stay with their terms
         return CombinedLoss(*self.losses, weights=[w*v for v in self.weights])
     __rmul__ = __mul__
 
@@ -478,7 +491,7 @@ def _with_thresh(l):
     if subs is None: return [l] if hasattr(l, 'thresh') else []
     return [o for s in subs for o in _with_thresh(s)]
 
-def _terms(l): return l._terms() if isinstance(l, CombinedLoss) else [(1., l)]
+def _terms(l): return l._terms() if isinstance(l, CombinedLoss) and not l.scheme else [(1., l)]
 def _combine(a, b):
     if not callable(b): return NotImplemented
     ts = _terms(a)+_terms(b)
@@ -492,3 +505,215 @@ def __radd__(self:FlatLoss, other): return self if _is_num(other) and other==0 e
 def __mul__(self:FlatLoss, w): return CombinedLoss(self, weights=[w]) if _is_num(w) else NotImplemented
 @patch
 def __rmul__(self:FlatLoss, w): return CombinedLoss(self, weights=[w]) if _is_num(w) else NotImplemented
+
+# %% ../nbs/00_core.ipynb #ebd224de
+from fastai.learner import Metric
+
+def loss_params(loss)->list:
+    "The parameters of `loss` (an `nn.Module`, a Flat loss around one, a `LossSet`, ...), each once, in order"
+    f = loss if callable(getattr(loss, 'parameters', None)) else getattr(loss, 'func', None)
+    if not callable(getattr(f, 'parameters', None)): return []
+    return list({id(p):p for p in f.parameters()}.values())
+
+weight_schemes = ('uncertainty', # s_i = log σ_i² learned per term: Σ exp(-s_i)·L_i + s_i (Kendall et al. 2018)
+                  'dwa') # Dynamic Weight Average: K·softmax(r/T), r_i = the ratio of term i's last two epoch losses
+
+def uncertainty_weighting(
+    losses:list, # One loss per term: scalars, or per-item tensors of one shape
+    log_vars:Tensor, # s_i = log σ_i², one per term
+    half:Tensor|None=None, # 1 or ½ per term (½: a regression term, Kendall et al. 2018, eq. 7)
+)->Tensor:
+    "Σ_i c_i·(exp(-s_i)·`losses`_i + s_i), s_i = `log_vars`_i, c_i = `half`_i: Kendall et al. 2018's learned weights"
+    c = torch.ones_like(log_vars) if half is None else half.to(log_vars)
+    return sum(c[i]*(torch.exp(-log_vars[i])*o + log_vars[i]) for i,o in enumerate(losses))
+
+def dwa_weights(
+    prev:Tensor, # Each term's mean training loss over epoch t-1
+    prev2:Tensor, # ... and over epoch t-2
+    temp:float=2., # Temperature T: higher spreads the weights less
+)->Tensor:
+    "K·softmax(r/T), r_i = `prev`_i/`prev2`_i: Dynamic Weight Average (Liu et al. 2019, eq. 7), K the number of terms"
+    return len(prev)*torch.softmax((prev/prev2)/temp, 0)
+
+class LossWeight(Metric):
+    "The current weight of term `name` of `loss` (a `LossSet`) as a fastai metric: a column of the `Recorder`"
+    def __init__(self, loss, name:str): self.loss,self.term = loss,name
+    def reset(self): pass
+    def accumulate(self, learn): pass
+    @property
+    def value(self): return self.loss.weight_values[self.term].item()
+    @property
+    def name(self): return f"weight_{self.term}"
+
+@patch
+def _init_scheme(self:LossSet, scheme, half, temp):
+    self.scheme,self.temp,self.scheduled = scheme,temp,False
+    n = len(self.losses)
+    if half is not None:
+        half = list(half)
+        if len(half)!=n: raise ValueError(f"{type(self).__name__}: {n} losses but {len(half)} values of half; "
+                                          "expected one bool per loss")
+    self.half = None if half is None else torch.tensor([0.5 if h else 1. for h in half])
+    # an `nn.Parameter`: the loss-parameter mechanism below puts it in the optimizer, the checkpoint and the export
+    self.log_vars = nn.Parameter(torch.zeros(n)) if scheme=='uncertainty' else None
+    self._dwa = torch.ones(n) # DWA's weights for this epoch: 1 each for the first two (Liu et al. 2019)
+    self._epoch_losses,self._acc,self._n_acc = [],None,0
+
+@patch
+def _move_weights(self:LossSet, *args, **kwargs):
+    "Move the learned weights to the device of `.to(...)`, in place (the optimizer keeps them); they stay float32"
+    dev = torch._C._nn._parse_to(*args, **kwargs)[0]
+    if dev is None: return
+    if self.log_vars is not None: self.log_vars.data = self.log_vars.data.to(dev)
+    self._dwa = self._dwa.to(dev)
+    if self.half is not None: self.half = self.half.to(dev)
+
+@patch
+def parameters(self:LossSet):
+    "The learned weights (under 'uncertainty'), then every parameter of the losses"
+    if getattr(self, 'log_vars', None) is not None: yield self.log_vars
+    for l in self.losses: yield from loss_params(l)
+
+@patch
+def _total(self:LossSet, outs:list)->Tensor:
+    "The weighted sum of the terms' `outs` under `scheme`; the current weights go to `weight_values`"
+    scheme = getattr(self, 'scheme', None)
+    if scheme=='uncertainty':
+        c = torch.ones_like(self.log_vars) if self.half is None else self.half.to(self.log_vars)
+        self.weight_values = dict(zip(self.names, (c*torch.exp(-self.log_vars)).detach()))
+        return uncertainty_weighting(outs, self.log_vars, self.half)
+    if scheme=='dwa':
+        if torch.is_grad_enabled(): # a training batch (fastai validates under `no_grad`): its losses make the epoch's
+            m = torch.stack([o.detach().float().mean() for o in outs])
+            self._acc,self._n_acc = (m if self._acc is None else self._acc+m),self._n_acc+1
+        w = self._dwa.to(outs[0].device)
+        self.weight_values = dict(zip(self.names, w))
+        return sum(w[i]*o for i,o in enumerate(outs))
+    self.weight_values = {n: torch.tensor(float(w)) for n,w in zip(self.names, self.weights)}
+    return sum(w*o for w,o in zip(self.weights, outs))
+
+@patch
+def before_train(self:LossSet):
+    "Called by `LossHooks` as a training epoch begins: DWA starts the epoch's sums"
+    self._acc,self._n_acc = None,0
+
+@patch
+def after_train(self:LossSet):
+    "Called by `LossHooks` as a training epoch ends: DWA keeps its mean losses and sets the next epoch's weights"
+    if getattr(self, 'scheme', None)!='dwa' or not self._n_acc: return
+    self._epoch_losses = (self._epoch_losses+[self._acc/self._n_acc])[-2:]
+    if len(self._epoch_losses)==2: self._dwa = dwa_weights(self._epoch_losses[1], self._epoch_losses[0], self.temp)
+
+@patch(as_prop=True)
+def show_weights(self:LossSet)->bool:
+    "Whether the weights move (learned, or set by `LossWeightScheduler`), so that they are logged beside the parts"
+    return bool(getattr(self, 'scheme', None) or getattr(self, 'scheduled', False))
+
+@patch(as_prop=True)
+def weight_metrics(self:LossSet)->list:
+    "One `LossWeight` metric per term, `weight_<name>`: the weights as `Recorder` columns"
+    return [LossWeight(self, n) for n in self.names]
+
+
+# %% ../nbs/00_core.ipynb #695256ac
+from fastcore.basics import noop
+from fastcore.meta import delegates
+from fastcore.foundation import L
+from fastai.optimizer import OptimWrapper
+from fastai.learner import Learner, save_model, load_model
+from fastai.callback.core import Callback, TrainEvalCallback
+from fastai.torch_core import defaults, get_model, rank_distrib, distrib_barrier
+from fastai.learner import join_path_file
+
+# Why patches on `Learner` and a default callback: `vision_learner`, `unet_learner` and the rest build a `Learner`
+# themselves, so only `Learner`'s methods reach them all. Each patch wraps fastai's method, adding the loss's share;
+# a loss without parameters takes fastai's path unchanged (no extra group, fastai's own checkpoint format).
+def _loss_group(learn)->list:
+    "The loss's parameters if they are the last parameter group of `learn.opt`, else []"
+    ps,o = loss_params(learn.loss_func),getattr(learn, 'opt', None)
+    if not ps or o is None or isinstance(o, OptimWrapper) or len(o.param_lists)<2: return []
+    return ps if [id(p) for p in o.param_lists[-1]]==[id(p) for p in ps] else []
+
+_fastai_create_opt,_fastai_freeze_to,_fastai_save,_fastai_load = (Learner.create_opt, Learner.freeze_to, Learner.save,
+                                                                   Learner.load)
+
+@patch
+def create_opt(self:Learner):
+    "fastai's `create_opt`, with the loss's parameters (if any) as one more parameter group, the last, without wd"
+    ps = loss_params(self.loss_func)
+    if not ps or isinstance(self.opt_func, OptimWrapper): return _fastai_create_opt(self)
+    spl = self.splitter
+    def splitter(m):
+        g = list(spl(m))
+        return [*(g if g and isinstance(g[0], (list, tuple, L)) else [g]), ps] # one group of the model, or several
+    self.splitter = splitter
+    try: _fastai_create_opt(self)
+    finally: self.splitter = spl
+    for p in ps: self.opt.state[p]['do_wd'] = False # weight decay would pull log σ² (or centres) towards 0
+
+@patch
+def freeze_to(self:Learner, n:int):
+    "fastai's `freeze_to` over the model's parameter groups; the loss's group (if any) stays trainable"
+    if self.opt is None: self.create_opt()
+    ps = _loss_group(self)
+    _fastai_freeze_to(self, n-1 if ps and n<0 else n) # -1 is the model's last group, not the loss's
+    for p in ps: p.requires_grad_(True)
+
+@patch
+@delegates(save_model)
+def save(self:Learner, file, **kwargs):
+    "fastai's `save`; a loss's parameters are saved too, under `'loss'` beside `'model'` and `'opt'`"
+    ps = loss_params(self.loss_func)
+    if not ps: return _fastai_save(self, file, **kwargs)
+    file = join_path_file(file, self.path/self.model_dir, ext='.pth')
+    if rank_distrib(): return file
+    with_opt = kwargs.pop('with_opt', True) and getattr(self, 'opt', None) is not None
+    pp = kwargs.pop('pickle_protocol', 2)
+    state = {'model': get_model(self.model).state_dict(), 'loss': [p.detach() for p in ps]}
+    if with_opt: state['opt'] = self.opt.state_dict()
+    torch.save(state, file, pickle_protocol=pp, **kwargs)
+    return file
+
+@patch
+@delegates(load_model)
+def load(self:Learner, file, device=None, **kwargs):
+    "fastai's `load`; the loss's parameters are restored too when the file has them"
+    ps = loss_params(self.loss_func)
+    if not ps: return _fastai_load(self, file, device=device, **kwargs)
+    path = join_path_file(file, self.path/self.model_dir, ext='.pth')
+    state = torch.load(path, map_location='cpu', weights_only=False) # our own file: fastai's optimizer state is pickled
+    if not (isinstance(state, dict) and 'loss' in state): return _fastai_load(self, file, device=device, **kwargs)
+    if len(state['loss'])!=len(ps) or any(v.shape!=p.shape for v,p in zip(state['loss'], ps)):
+        got = [tuple(v.shape) for v in state['loss']]
+        raise ValueError(f"Learner.load: {path.name} holds loss parameters of shapes {got}; "
+                         f"the loss has {[tuple(p.shape) for p in ps]}")
+    if self.opt is None: self.create_opt()
+    distrib_barrier()
+    get_model(self.model).load_state_dict(state['model'], strict=kwargs.get('strict', True))
+    with torch.no_grad():
+        for p,v in zip(ps, state['loss']): p.copy_(v)
+    if 'opt' in state and kwargs.get('with_opt', True):
+        dev = device if device is not None else getattr(self.dls, 'device', None)
+        try: self.opt.load_state_dict(state['opt'])
+        except Exception: warnings.warn("Could not load the optimizer state.")
+        if dev is not None: # the optimizer's state tensors go where their parameters are
+            for p,st in self.opt.state.items():
+                for k,v in st.items():
+                    if isinstance(v, Tensor): st[k] = v.to(p.device)
+    return self
+
+class LossHooks(Callback):
+    "In fastai's `defaults.callbacks`: moves the loss to the data's device, tells it where training epochs begin/end"
+    order = TrainEvalCallback.order+1 # right after `TrainEvalCallback` moved the model
+    def before_fit(self):
+        lf = self.learn.loss_func
+        # fastai moves a loss that is an `nn.Module` or `BaseLoss`; a `LossSet` is neither
+        if callable(getattr(lf, 'to', None)) and not isinstance(lf, (nn.Module, BaseLoss)):
+            lf.to(getattr(self.learn.dls, 'device', None) or 'cpu')
+    def before_train(self):
+        self._lf = self.learn.loss_func # kept: under `MixUp` `learn.loss_func` is MixUp's own until `after_train`
+        getattr(self._lf, 'before_train', noop)()
+    def after_train(self): getattr(getattr(self, '_lf', None), 'after_train', noop)()
+
+if not any(c is LossHooks or getattr(c, '__name__', '')=='LossHooks' for c in defaults.callbacks):
+    defaults.callbacks.append(LossHooks)

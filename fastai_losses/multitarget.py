@@ -24,9 +24,10 @@ class MultiTargetLoss(LossSet):
     heads = True
     def __init__(self,
         *losses, # One loss per output and target: Flat losses, `CombinedLoss`es, or callables with `reduction`
-        weights=None, # One number per loss; 1 each by default
+        weights=None, # One number per loss (1 each by default), or 'uncertainty' or 'dwa' (`weight_schemes`)
         names=None, # One name per loss, for `components` and `metrics`; default: class names, numbered if repeated
-    ): super().__init__(*losses, weights=weights, names=names)
+        **kwargs, # `half` ('uncertainty'), `temp` ('dwa')
+    ): super().__init__(*losses, weights=weights, names=names, **kwargs)
 
     def _check(self, preds, targs):
         n = len(self.losses)
@@ -51,7 +52,7 @@ class MultiTargetLoss(LossSet):
             sub = getattr(l, 'components', None) or {} # a `CombinedLoss` head's terms
             comps.update({f"{n}_{k}": v for k,v in sub.items()})
         self.components = comps
-        return sum(w*o for w,o in zip(self.weights, outs))
+        return self._total(outs)
 
     def _per_head(self, preds, attr):
         if not isinstance(preds, (tuple,list)) or len(preds)!=len(self.losses):
@@ -61,6 +62,9 @@ class MultiTargetLoss(LossSet):
     def activation(self, preds): return self._per_head(preds, 'activation')
     def decodes(self, preds):    return self._per_head(preds, 'decodes')
     def __repr__(self):
+        if self.scheme:
+            heads = ', '.join(f"{n}: {l!r}" for n,l in zip(self.names, self.losses))
+            return f"MultiTargetLoss({heads}, weights={self.scheme!r})"
         heads = (f"{n}: {w:g}*({l!r})" for n,w,l in zip(self.names, self.weights, self.losses))
         return f"MultiTargetLoss({', '.join(heads)})"
 
