@@ -26,6 +26,20 @@ def ls_ref(x, t, eps=0.1):
 def focal_gamma05_ignore_ref(x, t): return torch.where(t!=-100, -(1-p_t(x,t))**0.5*torch.log(p_t(x,t)), 0)
 def ce_vol_n1_ref(x, t):   return F.cross_entropy(x, t[:,0], reduction='none')
 def nll_vol_ref(x, t):     return -x.gather(1, t.unsqueeze(1)).squeeze(1)
+def asl_single_ref(x, t):
+    from timm.loss import AsymmetricLossSingleLabel
+    return AsymmetricLossSingleLabel(reduction='none')(x, t)
+def asl_single_ignore_ref(x, t): return torch.where(t!=-100, asl_single_ref(x, t.clamp_min(0)), 0)
+# noisy labels: each paper's formula written out
+def gce_ref(x, t, q=0.7):  return (1-p_t(x,t)**q)/q                                        # Zhang & Sabuncu 2018, eq. 6
+def sce_ref(x, t, a=0.1, b=1., A=-4.):                                                        # Wang et al. 2019, eqs. 4-5
+    p = F.softmax(x, 1); logq = torch.where(F.one_hot(t, x.shape[1]).bool(), 0., A)         # log of the one-hot label, log 0 -> A
+    return -a*torch.log(p_t(x,t)) - b*(p*logq).sum(1)
+def boot_ref(x, t, beta=0.95, hard=False):                                                     # Reed et al. 2015, eqs. 6-7
+    p = F.softmax(x, 1); own = F.one_hot(p.argmax(1), x.shape[1]).to(x.dtype) if hard else p
+    return -((beta*F.one_hot(t, x.shape[1]) + (1-beta)*own)*torch.log(p)).sum(1)
+def boot_hard_ref(x, t): return boot_ref(x, t, beta=0.8, hard=True)
+def gce_ignore_ref(x, t): return torch.where(t!=-100, gce_ref(x, t.clamp_min(0)), 0)
 
 CASES = [
     case('CrossEntropyLossFlat', lambda: CrossEntropyLossFlat(),    cls_data, ce_ref, 'cls', n_out=N_CLS),
@@ -47,4 +61,12 @@ CASES = [
     case('LabelSmoothingCrossEntropyFlat-vol', lambda: LabelSmoothingCrossEntropyFlat(axis=1), vol_data, ls_ref, 'cls', n_out=3, spatial=3),
     case('PolyLossFlat-vol', lambda: PolyLossFlat(axis=1), vol_data, poly_ref, 'cls', n_out=3, spatial=3),
     case('NLLLossFlat-vol', lambda: NLLLossFlat(axis=1), vol_logprob_data, nll_vol_ref, 'cls', n_out=3, spatial=3, tail=lambda: torch.nn.LogSoftmax(1)),
+    case('AsymmetricSingleLabelLossFlat', lambda: AsymmetricSingleLabelLossFlat(), cls_data, asl_single_ref, 'cls', n_out=N_CLS),
+    case('AsymmetricSingleLabelLossFlat-ignore', lambda: AsymmetricSingleLabelLossFlat(), cls_ign_data, asl_single_ignore_ref, 'cls', mean_den=kept,
+         n_out=N_CLS),
+    case('GCELossFlat',        lambda: GCELossFlat(q=0.7),          cls_data, gce_ref, 'cls', n_out=N_CLS),
+    case('GCELossFlat-ignore', lambda: GCELossFlat(q=0.7),          cls_ign_data, gce_ignore_ref, 'cls', mean_den=kept, n_out=N_CLS),
+    case('SCELossFlat',        lambda: SCELossFlat(alpha=0.1, beta=1.), cls_data, sce_ref, 'cls', n_out=N_CLS),
+    case('BootstrappedCELossFlat', lambda: BootstrappedCELossFlat(beta=0.95), cls_data, boot_ref, 'cls', n_out=N_CLS),
+    case('BootstrappedCELossFlat-hard', lambda: BootstrappedCELossFlat(beta=0.8, hard=True), cls_data, boot_hard_ref, 'cls', n_out=N_CLS),
 ]
