@@ -18,7 +18,8 @@ __all__ = ['cross_entropy', 'CrossEntropyLoss', 'CrossEntropyLossFlat', 'focal_l
            'poly1_cross_entropy', 'PolyLoss', 'PolyLossFlat', 'nll_loss', 'NLLLoss', 'NLLLossFlat',
            'class_balanced_weights', 'asymmetric_single_label_loss', 'AsymmetricSingleLabelLoss',
            'AsymmetricSingleLabelLossFlat', 'gce_loss', 'sce_loss', 'bootstrapped_cross_entropy', 'GCELoss', 'SCELoss',
-           'BootstrappedCELoss', 'GCELossFlat', 'SCELossFlat', 'BootstrappedCELossFlat']
+           'BootstrappedCELoss', 'GCELossFlat', 'SCELossFlat', 'BootstrappedCELossFlat', 'logit_adjusted_cross_entropy',
+           'LogitAdjustedLoss', 'LogitAdjustedLossFlat', 'BalancedSoftmaxLossFlat']
 
 # %% ../nbs/02_classification.ipynb #5edf45cb
 def _take(x:Tensor, keep:Tensor, t:Tensor)->Tensor:
@@ -380,3 +381,53 @@ class BootstrappedCELossFlat(_ClassFlat):
     "Same as `BootstrappedCELoss` (soft or `hard` bootstrapping on noisy labels), but flattens input and target"
     def __init__(self, *, beta:float=0.95, hard:bool=False, ignore_index:int=-100, axis:int=-1, **kwargs):
         super().__init__(BootstrappedCELoss, beta=beta, hard=hard, ignore_index=ignore_index, axis=axis, **kwargs)
+
+# %% ../nbs/02_classification.ipynb #5cd7f982
+def logit_adjusted_cross_entropy(
+    inp:Tensor, # Logits (N, C) or (N, C, d1, ...)
+    targ:Tensor, # Class indices (N,) or (N, d1, ...)
+    *,
+    log_prior:Tensor, # log π: the log of each class's share of the training set (C,)
+    tau:float=1., # Scale of the adjustment; 0 gives cross-entropy
+    ignore_index:int=-100, # Target value to leave out
+    reduction:str='mean',
+)->Tensor:
+    "Logit-adjusted cross-entropy $-\\log\\mathrm{softmax}(f + \\tau\\log\\pi)_y$ (Menon et al. 2021, eq. 11)"
+    inp = to_float32(inp)
+    shift = (tau*log_prior).to(inp.dtype).view(-1, *[1]*(inp.ndim-2)) # along class axis 1
+    return cross_entropy(inp + shift, targ, ignore_index=ignore_index, reduction=reduction)
+
+def _log_prior(counts)->Tensor:
+    "log π from per-class `counts`; an empty class counts as 1, so that its logit stays finite"
+    n = torch.as_tensor(counts, dtype=torch.float64).flatten()
+    if n.numel()==0 or (n<0).any(): raise ValueError(f"class_counts {n.tolist()}; expected non-negative counts")
+    n = n.clamp_min(1)
+    return (n/n.sum()).log().to(torch.get_default_dtype())
+
+class LogitAdjustedLoss(nn.Module):
+    "Module form of `logit_adjusted_cross_entropy`, from per-class `class_counts` (a buffer `log_prior`)"
+    def __init__(self, *, class_counts, tau:float=1., ignore_index:int=-100, reduction:str='mean'):
+        super().__init__(); store_attr('tau,ignore_index,reduction')
+        self.register_buffer('class_counts', as_buffer(class_counts).flatten())
+        self.register_buffer('log_prior', _log_prior(class_counts))
+    def extra_repr(self): return f"tau={self.tau}, ignore_index={self.ignore_index}"
+    def forward(self, inp, targ):
+        return logit_adjusted_cross_entropy(inp, targ, log_prior=self.log_prior, tau=self.tau,
+                                            ignore_index=self.ignore_index, reduction=self.reduction)
+
+class LogitAdjustedLossFlat(_ClassFlat):
+    "Same as `LogitAdjustedLoss` (long-tailed classes), but flattens input and target; `decodes` takes the raw argmax"
+    def __init__(self, *,
+        class_counts, # Training items per class
+        tau:float=1., # Scale of the adjustment
+        ignore_index:int=-100, axis:int=-1, **kwargs):
+        super().__init__(LogitAdjustedLoss, class_counts=class_counts, tau=tau, ignore_index=ignore_index, axis=axis,
+                         **kwargs)
+    def check(self, inp, targ):
+        super().check(inp, targ)
+        check_class_weight(type(self).__name__, self.func.log_prior, inp.shape[self.axis], 'class_counts')
+
+class BalancedSoftmaxLossFlat(LogitAdjustedLossFlat):
+    "Balanced softmax (Ren et al. 2020, eq. 4): $-\\log(n_y e^{f_y}/\\sum_j n_j e^{f_j})$, the logit adjustment at τ=1"
+    def __init__(self, *, class_counts, ignore_index:int=-100, axis:int=-1, **kwargs):
+        super().__init__(class_counts=class_counts, tau=1., ignore_index=ignore_index, axis=axis, **kwargs)

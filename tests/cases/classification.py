@@ -40,6 +40,12 @@ def boot_ref(x, t, beta=0.95, hard=False):                                      
     return -((beta*F.one_hot(t, x.shape[1]) + (1-beta)*own)*torch.log(p)).sum(1)
 def boot_hard_ref(x, t): return boot_ref(x, t, beta=0.8, hard=True)
 def gce_ignore_ref(x, t): return torch.where(t!=-100, gce_ref(x, t.clamp_min(0)), 0)
+# long tails: cross-entropy on logits shifted by tau*log(pi), and the balanced softmax, written out
+COUNTS = torch.tensor([500., 200., 50., 20., 5.], dtype=torch.float64)
+def la_ref(x, t, tau=1.5):
+    z = x + tau*torch.log(COUNTS/COUNTS.sum())
+    return -(z.gather(1, t[:,None])[:,0] - torch.logsumexp(z, 1))
+def balanced_softmax_ref(x, t): e = COUNTS*torch.exp(x); return -torch.log(e.gather(1, t[:,None])[:,0]/e.sum(1))
 
 CASES = [
     case('CrossEntropyLossFlat', lambda: CrossEntropyLossFlat(),    cls_data, ce_ref, 'cls', n_out=N_CLS),
@@ -69,4 +75,6 @@ CASES = [
     case('SCELossFlat',        lambda: SCELossFlat(alpha=0.1, beta=1.), cls_data, sce_ref, 'cls', n_out=N_CLS),
     case('BootstrappedCELossFlat', lambda: BootstrappedCELossFlat(beta=0.95), cls_data, boot_ref, 'cls', n_out=N_CLS),
     case('BootstrappedCELossFlat-hard', lambda: BootstrappedCELossFlat(beta=0.8, hard=True), cls_data, boot_hard_ref, 'cls', n_out=N_CLS),
+    case('LogitAdjustedLossFlat', lambda: LogitAdjustedLossFlat(class_counts=COUNTS.float(), tau=1.5), cls_data, la_ref, 'cls', n_out=N_CLS),
+    case('BalancedSoftmaxLossFlat', lambda: BalancedSoftmaxLossFlat(class_counts=COUNTS.float()), cls_data, balanced_softmax_ref, 'cls', n_out=N_CLS),
 ]
