@@ -16,7 +16,10 @@ from .core import *
 __all__ = ['cross_entropy', 'CrossEntropyLoss', 'CrossEntropyLossFlat', 'focal_loss', 'FocalLoss', 'FocalLossFlat',
            'label_smoothing_cross_entropy', 'LabelSmoothingCrossEntropy', 'LabelSmoothingCrossEntropyFlat',
            'poly1_cross_entropy', 'PolyLoss', 'PolyLossFlat', 'nll_loss', 'NLLLoss', 'NLLLossFlat',
-           'class_balanced_weights']
+           'class_balanced_weights', 'asymmetric_single_label_loss', 'AsymmetricSingleLabelLoss',
+           'AsymmetricSingleLabelLossFlat', 'gce_loss', 'sce_loss', 'bootstrapped_cross_entropy', 'GCELoss', 'SCELoss',
+           'BootstrappedCELoss', 'GCELossFlat', 'SCELossFlat', 'BootstrappedCELossFlat', 'logit_adjusted_cross_entropy',
+           'LogitAdjustedLoss', 'LogitAdjustedLossFlat', 'BalancedSoftmaxLossFlat']
 
 # %% ../nbs/02_classification.ipynb #5edf45cb
 def _take(x:Tensor, keep:Tensor, t:Tensor)->Tensor:
@@ -40,7 +43,8 @@ class _ClassFlat(SoftmaxDecodes, FlatLoss):
     def check(self, inp, targ):
         super().check(inp, targ)
         for k in ('weight','alpha'):
-            check_class_weight(type(self).__name__, getattr(self.func, k, None), inp.shape[self.axis], k)
+            w = getattr(self.func, k, None) # a tensor per class; SCE's `alpha` is a number, not a per-class weight
+            if isinstance(w, Tensor): check_class_weight(type(self).__name__, w, inp.shape[self.axis], k)
 
 def _ce_closed(x:Tensor, t:Tensor, ignore_index:int, gamma:float, eps:float, poly:float, alpha:Tensor|None):
     "Per-item focal (`gamma`, `alpha`), label-smoothed (`eps`) or Poly-1 (`poly`) loss of logits `x` and its gradient"
@@ -283,3 +287,180 @@ def class_balanced_weights(
     w = torch.where(present, inv.nan_to_num(posinf=1.), 0.) # an empty class gets 0
     if beta==0: w = present.double()
     return (w*present.sum()/w.sum()).to(torch.get_default_dtype())
+
+# %% ../nbs/02_classification.ipynb #0dd7293d
+def asymmetric_single_label_loss(
+    inp:Tensor, # Logits (N, C) or (N, C, d1, ...)
+    targ:Tensor, # Class indices (N,) or (N, d1, ...)
+    *,
+    gamma_pos:float=1., # Focusing parameter of the target class
+    gamma_neg:float=4., # Focusing parameter of the other classes
+    eps:float=0.1, # Label smoothing of the one-hot target
+    ignore_index:int=-100, # Target value to leave out
+    reduction:str='mean',
+)->Tensor:
+    "ASL on a softmax (Ridnik et al. 2021, as timm's `AsymmetricLossSingleLabel`): $-\\sum_c q_c w_c \\log p_c$"
+    logp,c = F.log_softmax(to_float32(inp), 1),inp.shape[1] # class axis 1, as `F.cross_entropy`
+    keep = targ!=ignore_index
+    oh = F.one_hot(torch.where(keep, targ, 0), c).movedim(-1, 1).to(logp.dtype)
+    # w_c = (1-p_c)^γ+ for the target class, p_c^γ- for the others; 1-p = -expm1(log p) is exact near p=1
+    w = oh*focusing(-torch.expm1(logp), gamma_pos) + (1-oh)*focusing(logp.exp(), gamma_neg)
+    q = oh*(1-eps) + eps/c
+    return reduce_loss(torch.where(keep, -(q*w*logp).sum(1), 0), reduction, keep.sum())
+
+class AsymmetricSingleLabelLoss(nn.Module):
+    "Module form of `asymmetric_single_label_loss`"
+    def __init__(self, *, gamma_pos:float=1., gamma_neg:float=4., eps:float=0.1, ignore_index:int=-100,
+                 reduction:str='mean'): super().__init__(); store_attr()
+    def extra_repr(self):
+        g = f"gamma_pos={self.gamma_pos}, gamma_neg={self.gamma_neg}"
+        return f"{g}, eps={self.eps}, ignore_index={self.ignore_index}"
+    def forward(self, inp, targ):
+        return asymmetric_single_label_loss(inp, targ, gamma_pos=self.gamma_pos, gamma_neg=self.gamma_neg, eps=self.eps,
+                                            ignore_index=self.ignore_index, reduction=self.reduction)
+
+class AsymmetricSingleLabelLossFlat(SoftmaxDecodes, FlatLoss):
+    "Same as `AsymmetricSingleLabelLoss`, but flattens input and target"
+    y_int,targ_kind = True,'index'
+    def __init__(self, *, gamma_pos:float=1., gamma_neg:float=4., eps:float=0.1, ignore_index:int=-100, axis:int=-1,
+                 **kwargs):
+        super().__init__(AsymmetricSingleLabelLoss, gamma_pos=gamma_pos, gamma_neg=gamma_neg, eps=eps,
+                         ignore_index=ignore_index, axis=axis, **kwargs)
+
+# %% ../nbs/02_classification.ipynb #8be29e8c
+def _ce_keep(inp, targ, ignore_index):
+    "Per-item cross-entropy (0 where ignored) and the number of kept items"
+    ce = F.cross_entropy(to_float32(inp), targ, ignore_index=ignore_index, reduction='none')
+    return ce,(targ!=ignore_index).sum()
+
+def gce_loss(
+    inp:Tensor, # Logits (N, C) or (N, C, d1, ...)
+    targ:Tensor, # Class indices (N,) or (N, d1, ...)
+    *,
+    q:float=0.7, # In (0, 1]: 1 gives MAE (robust, slow to fit), q→0 cross-entropy
+    ignore_index:int=-100, # Target value to leave out
+    reduction:str='mean',
+)->Tensor:
+    "Generalized cross-entropy $(1-p_y^q)/q$ (Zhang & Sabuncu 2018, eq. 6)"
+    ce,n = _ce_keep(inp, targ, ignore_index)
+    return reduce_loss(-torch.expm1(-q*ce)/q, reduction, n) # p_y^q = exp(-q·ce)
+
+def sce_loss(
+    inp:Tensor, # Logits (N, C) or (N, C, d1, ...)
+    targ:Tensor, # Class indices (N,) or (N, d1, ...)
+    *,
+    alpha:float=0.1, # Weight of cross-entropy
+    beta:float=1., # Weight of reverse cross-entropy
+    A:float=-4., # log 0, clamped, in the reverse cross-entropy
+    ignore_index:int=-100, # Target value to leave out
+    reduction:str='mean',
+)->Tensor:
+    "Symmetric cross-entropy $\\alpha\\,CE + \\beta\\,RCE$ (Wang et al. 2019, eq. 5), $RCE = -A(1-p_y)$"
+    ce,n = _ce_keep(inp, targ, ignore_index)
+    return reduce_loss(alpha*ce + beta*A*torch.expm1(-ce), reduction, n) # -A(1-p_y) = A·expm1(-ce)
+
+def bootstrapped_cross_entropy(
+    inp:Tensor, # Logits (N, C) or (N, C, d1, ...)
+    targ:Tensor, # Class indices (N,) or (N, d1, ...)
+    *,
+    beta:float=0.95, # Weight of the given label; 1-β goes to the model's own prediction
+    hard:bool=False, # Bootstrap on the predicted class (Reed et al.'s hard form, β=0.8 in the paper) instead of p
+    ignore_index:int=-100, # Target value to leave out
+    reduction:str='mean',
+)->Tensor:
+    "Bootstrapped cross-entropy $-\\sum_k(\\beta t_k + (1-\\beta)\\hat q_k)\\log p_k$ (Reed et al. 2015, eqs. 6-7)"
+    ce,n = _ce_keep(inp, targ, ignore_index)
+    logp = F.log_softmax(to_float32(inp), 1)
+    own = -logp.amax(1) if hard else -(logp.exp()*logp).sum(1) # -log p of the argmax, or the entropy of p
+    return reduce_loss(beta*ce + (1-beta)*torch.where(targ!=ignore_index, own, 0), reduction, n)
+
+class GCELoss(nn.Module):
+    "Module form of `gce_loss`"
+    def __init__(self, *, q:float=0.7, ignore_index:int=-100, reduction:str='mean'): super().__init__(); store_attr()
+    def extra_repr(self): return f"q={self.q}, ignore_index={self.ignore_index}"
+    def forward(self, inp, targ):
+        return gce_loss(inp, targ, q=self.q, ignore_index=self.ignore_index, reduction=self.reduction)
+
+class SCELoss(nn.Module):
+    "Module form of `sce_loss`"
+    def __init__(self, *, alpha:float=0.1, beta:float=1., A:float=-4., ignore_index:int=-100, reduction:str='mean'):
+        super().__init__(); store_attr()
+    def extra_repr(self): return f"alpha={self.alpha}, beta={self.beta}, A={self.A}, ignore_index={self.ignore_index}"
+    def forward(self, inp, targ):
+        return sce_loss(inp, targ, alpha=self.alpha, beta=self.beta, A=self.A, ignore_index=self.ignore_index,
+                        reduction=self.reduction)
+
+class BootstrappedCELoss(nn.Module):
+    "Module form of `bootstrapped_cross_entropy`"
+    def __init__(self, *, beta:float=0.95, hard:bool=False, ignore_index:int=-100, reduction:str='mean'):
+        super().__init__(); store_attr()
+    def extra_repr(self): return f"beta={self.beta}, hard={self.hard}, ignore_index={self.ignore_index}"
+    def forward(self, inp, targ):
+        return bootstrapped_cross_entropy(inp, targ, beta=self.beta, hard=self.hard, ignore_index=self.ignore_index,
+                                          reduction=self.reduction)
+
+class GCELossFlat(_ClassFlat):
+    "Same as `GCELoss` (generalized cross-entropy, robust to noisy labels), but flattens input and target"
+    def __init__(self, *, q:float=0.7, ignore_index:int=-100, axis:int=-1, **kwargs):
+        if not 0<q<=1: raise ValueError(f"GCELossFlat: q={q}; expected a value in (0, 1]")
+        super().__init__(GCELoss, q=q, ignore_index=ignore_index, axis=axis, **kwargs)
+
+class SCELossFlat(_ClassFlat):
+    "Same as `SCELoss` (symmetric cross-entropy, robust to noisy labels), but flattens input and target"
+    def __init__(self, *, alpha:float=0.1, beta:float=1., A:float=-4., ignore_index:int=-100, axis:int=-1, **kwargs):
+        super().__init__(SCELoss, alpha=alpha, beta=beta, A=A, ignore_index=ignore_index, axis=axis, **kwargs)
+
+class BootstrappedCELossFlat(_ClassFlat):
+    "Same as `BootstrappedCELoss` (soft or `hard` bootstrapping on noisy labels), but flattens input and target"
+    def __init__(self, *, beta:float=0.95, hard:bool=False, ignore_index:int=-100, axis:int=-1, **kwargs):
+        super().__init__(BootstrappedCELoss, beta=beta, hard=hard, ignore_index=ignore_index, axis=axis, **kwargs)
+
+# %% ../nbs/02_classification.ipynb #5cd7f982
+def logit_adjusted_cross_entropy(
+    inp:Tensor, # Logits (N, C) or (N, C, d1, ...)
+    targ:Tensor, # Class indices (N,) or (N, d1, ...)
+    *,
+    log_prior:Tensor, # log π: the log of each class's share of the training set (C,)
+    tau:float=1., # Scale of the adjustment; 0 gives cross-entropy
+    ignore_index:int=-100, # Target value to leave out
+    reduction:str='mean',
+)->Tensor:
+    "Logit-adjusted cross-entropy $-\\log\\mathrm{softmax}(f + \\tau\\log\\pi)_y$ (Menon et al. 2021, eq. 11)"
+    inp = to_float32(inp)
+    shift = (tau*log_prior).to(inp.dtype).view(-1, *[1]*(inp.ndim-2)) # along class axis 1
+    return cross_entropy(inp + shift, targ, ignore_index=ignore_index, reduction=reduction)
+
+def _log_prior(counts)->Tensor:
+    "log π from per-class `counts`; an empty class counts as 1, so that its logit stays finite"
+    n = torch.as_tensor(counts, dtype=torch.float64).flatten()
+    if n.numel()==0 or (n<0).any(): raise ValueError(f"class_counts {n.tolist()}; expected non-negative counts")
+    n = n.clamp_min(1)
+    return (n/n.sum()).log().to(torch.get_default_dtype())
+
+class LogitAdjustedLoss(nn.Module):
+    "Module form of `logit_adjusted_cross_entropy`, from per-class `class_counts` (a buffer `log_prior`)"
+    def __init__(self, *, class_counts, tau:float=1., ignore_index:int=-100, reduction:str='mean'):
+        super().__init__(); store_attr('tau,ignore_index,reduction')
+        self.register_buffer('class_counts', as_buffer(class_counts).flatten())
+        self.register_buffer('log_prior', _log_prior(class_counts))
+    def extra_repr(self): return f"tau={self.tau}, ignore_index={self.ignore_index}"
+    def forward(self, inp, targ):
+        return logit_adjusted_cross_entropy(inp, targ, log_prior=self.log_prior, tau=self.tau,
+                                            ignore_index=self.ignore_index, reduction=self.reduction)
+
+class LogitAdjustedLossFlat(_ClassFlat):
+    "Same as `LogitAdjustedLoss` (long-tailed classes), but flattens input and target; `decodes` takes the raw argmax"
+    def __init__(self, *,
+        class_counts, # Training items per class
+        tau:float=1., # Scale of the adjustment
+        ignore_index:int=-100, axis:int=-1, **kwargs):
+        super().__init__(LogitAdjustedLoss, class_counts=class_counts, tau=tau, ignore_index=ignore_index, axis=axis,
+                         **kwargs)
+    def check(self, inp, targ):
+        super().check(inp, targ)
+        check_class_weight(type(self).__name__, self.func.log_prior, inp.shape[self.axis], 'class_counts')
+
+class BalancedSoftmaxLossFlat(LogitAdjustedLossFlat):
+    "Balanced softmax (Ren et al. 2020, eq. 4): $-\\log(n_y e^{f_y}/\\sum_j n_j e^{f_j})$, the logit adjustment at τ=1"
+    def __init__(self, *, class_counts, ignore_index:int=-100, axis:int=-1, **kwargs):
+        super().__init__(class_counts=class_counts, tau=1., ignore_index=ignore_index, axis=axis, **kwargs)

@@ -23,8 +23,8 @@ __all__ = ['reductions', 'BF16_CLAMP', 'CLOSED_FORM_MIN', 'CLOSED_FORM_MIN_CLASS
            'check_reduction', 'reduce_loss', 'to_float32', 'focusing', 'as_buffer', 'use_closed_form', 'ClosedForm',
            'shape_of', 'as_plain', 'check_tensor', 'check_finite', 'check_class_weight', 'check_input',
            'check_item_targets', 'check_same_targets', 'check_target_range', 'check_devices', 'check_softmax_classes',
-           'FlatLoss', 'SoftmaxDecodes', 'SigmoidDecodes', 'LossPart', 'LossSet', 'CombinedLoss', 'loss_params',
-           'uncertainty_weighting', 'dwa_weights', 'LossWeight', 'LossHooks']
+           'FlatLoss', 'SoftmaxDecodes', 'SigmoidDecodes', 'MissingTargets', 'LossPart', 'LossSet', 'CombinedLoss',
+           'loss_params', 'uncertainty_weighting', 'dwa_weights', 'LossWeight', 'LossHooks']
 
 # %% ../nbs/00_core.ipynb #dafe1aab
 reductions = ('mean','sum','none')
@@ -194,18 +194,21 @@ def check_target_range(
     targ:Tensor, # Targets
     n_cls:int|None=None, # Class indices lie in [0, `n_cls`); `None`: targets are 0/1, or probabilities in [0, 1]
     ignore_index:int|None=None, # A value allowed besides: the items the loss leaves out
+    ignore_nan:bool=False, # NaN is allowed too: a missing target the loss leaves out
 ):
     "Raise a `ValueError` naming the loss, the first target out of range and the fix; one device sync"
     if targ.dtype==torch.bool: return # 0/1 by its dtype
     ok = (targ>=0)&(targ<n_cls) if n_cls is not None else (targ>=0)&(targ<=1)
     if ignore_index is not None: ok = ok|(targ==ignore_index)
+    if ignore_nan: ok = ok|targ.isnan()
     if ok.all(): return
     v = targ[~ok][0].item()
     v = int(v) if float(v).is_integer() else v # 255 rather than 255.0
     exp = f"class indices in [0, {n_cls})" if n_cls is not None else "targets in [0, 1]"
     ign = f" or ignore_index={ignore_index}" if ignore_index is not None else ''
     void = ", and 255 as a void label `ignore_index=255`" if n_cls is not None else ''
-    if v==255: fix = f"; a mask saved as 0/255 needs `/255`{void}"
+    if v!=v: fix = "; a missing target needs `ignore_nan=True`" # NaN
+    elif v==255: fix = f"; a mask saved as 0/255 needs `/255`{void}"
     elif n_cls is not None and v==n_cls: fix = f"; {n_cls} classes are numbered 0 to {n_cls-1} (labels counted from 1?)"
     elif n_cls is not None and isinstance(v, int): fix = f"; a void label {v} needs `ignore_index={v}`"
     else: fix = " (class indices? use a softmax loss, or one-hot encode them)" if isinstance(v, int) else ''
@@ -269,8 +272,9 @@ class FlatLoss(BaseLoss):
 
     def target_range(self, inp:Tensor, kind:str)->dict|None:
         "The arguments of `check_target_range` for targets of `kind` against `inp`, or `None` where any value is valid"
-        if kind=='index': return dict(n_cls=inp.shape[self.axis], ignore_index=getattr(self.func, 'ignore_index', None))
-        return {} if kind=='same' and self.unit_targets else None
+        ii,nan = getattr(self, 'ignore_index', None),getattr(self, 'ignore_nan', False)
+        if kind=='index': return dict(n_cls=inp.shape[self.axis], ignore_index=ii)
+        return dict(ignore_index=ii, ignore_nan=nan) if kind=='same' and self.unit_targets else None
 
     def check_range(self, inp:Tensor, targ:Tensor, kind:str):
         "Check target values on the first batch this loss sees (one device sync), and on every batch if `check_values`"
@@ -325,8 +329,12 @@ class FlatLoss(BaseLoss):
             if two_d: targ = targ if targ.ndim==2 else targ.reshape(-1, targ.shape[-1])
             else: targ = targ if targ.ndim==1 else targ.reshape(-1)
         # an index out of range on a later batch fails in torch's gather or one-hot: named here, at no cost otherwise
-        try: return self.func(inp, targ, **kwargs)
+        try: return self.call_func(inp, targ, **kwargs)
         except (IndexError, RuntimeError): self.explain(inp0, targ0, kind); raise
+
+    def call_func(self, inp:Tensor, targ:Tensor, **kwargs)->Tensor:
+        "`func` on the flattened `inp` and `targ` (`MissingTargets` leaves some targets out here)"
+        return self.func(inp, targ, **kwargs)
 
 # %% ../nbs/00_core.ipynb #3c1166e7
 class SoftmaxDecodes:
@@ -341,6 +349,30 @@ class SigmoidDecodes:
     thresh,unit_targets = 0.5,True
     def activation(self, x:Tensor)->Tensor: return torch.sigmoid(x)
     def decodes(self, x:Tensor)->Tensor: return x>self.thresh
+
+# %% ../nbs/00_core.ipynb #96bbfb26
+class MissingTargets:
+    "Mixin for Flat losses: targets equal to `ignore_index` (or NaN if `ignore_nan`) count in neither sum nor mean"
+    ignore_index,ignore_nan = None,False
+    def missing(self, targ:Tensor)->Tensor|None:
+        "Where `targ` is missing, as a boolean mask of its shape; `None` when no target can be"
+        m = None if self.ignore_index is None else targ==self.ignore_index
+        if self.ignore_nan and targ.is_floating_point(): m = targ.isnan() if m is None else m|targ.isnan()
+        return m
+    def call_func(self, inp:Tensor, targ:Tensor, **kwargs)->Tensor:
+        nan,ii = self.ignore_nan and targ.is_floating_point(),self.ignore_index
+        if ii is None and not nan: return self.func(inp, targ, **kwargs)
+        # 1. where kept and 0. where missing, written into a float tensor: on CPU a boolean mask costs 5x more to make
+        keep = torch.ne(targ, ii, out=torch.empty_like(targ)) if ii is not None else None
+        if nan:
+            k = torch.eq(targ, targ, out=torch.empty_like(targ)) # NaN is the one value not equal to itself
+            keep,targ = (k if keep is None else keep*k),targ.nan_to_num(0., posinf=float('inf'), neginf=float('-inf'))
+        # a stand-in target 0 keeps the left-out losses finite, and the product by `keep` gives them a zero gradient;
+        # the mean divides by the kept targets, so a batch with none kept gives 0 (`reduce_loss`), not NaN
+        r,self.func.reduction = self.func.reduction,'none'
+        try: loss = self.func(inp, targ*keep, **kwargs)
+        finally: self.func.reduction = r
+        return reduce_loss(loss*keep, r, keep.sum())
 
 # %% ../nbs/00_core.ipynb #698d6f1c
 def _is_num(w): return isinstance(w, (int,float)) and not isinstance(w, bool)

@@ -14,7 +14,7 @@ from .core import *
 
 # %% auto #0
 __all__ = ['OneHotTargets', 'BCEWithLogitsLossFlat', 'binary_focal_loss', 'BinaryFocalLoss', 'BinaryFocalLossFlat',
-           'asymmetric_loss', 'AsymmetricLoss', 'AsymmetricLossFlat']
+           'asymmetric_loss', 'AsymmetricLoss', 'AsymmetricLossFlat', 'MultiLabelSoftMarginLossFlat']
 
 # %% ../nbs/03_multilabel.ipynb #03f348c7
 class OneHotTargets:
@@ -28,13 +28,23 @@ class OneHotTargets:
         if isinstance(inp, Tensor) and inp.ndim>1 and self.kind_of(inp, targ)=='index':
             self.check(inp, targ) # class indices in [0, C) on the first batch, and on every batch if `check_values`
             ax = self.axis%inp.ndim
-            try: oh = F.one_hot(as_plain(targ).long().reshape(inp.shape[:ax]+inp.shape[ax+1:]), inp.shape[ax])
+            t = as_plain(targ).long().reshape(inp.shape[:ax]+inp.shape[ax+1:])
+            miss = self.missing(t) if isinstance(self, MissingTargets) else None # an item left out: its whole row
+            try: oh = F.one_hot(t if miss is None else t.masked_fill(miss, 0), inp.shape[ax])
             except RuntimeError: self.explain(inp, targ, 'index'); raise
+            if miss is not None: oh = oh.masked_fill(miss[...,None], self.ignore_index)
             targ = oh.movedim(-1, ax)
         return super().__call__(inp, targ, **kwargs)
 
 # %% ../nbs/03_multilabel.ipynb #8f9502ed
-class BCEWithLogitsLossFlat(OneHotTargets, SigmoidDecodes, FlatLoss):
+class _SmoothedBCEWithLogits(nn.BCEWithLogitsLoss):
+    "`nn.BCEWithLogitsLoss` on targets smoothed to $t(1-\\varepsilon)+\\varepsilon/2$ (Keras's `label_smoothing`)"
+    label_smoothing = 0.
+    def forward(self, inp, targ):
+        e = self.label_smoothing
+        return super().forward(inp, targ*(1-e) + e/2 if e else targ)
+
+class BCEWithLogitsLossFlat(MissingTargets, OneHotTargets, SigmoidDecodes, FlatLoss):
     "Same as `nn.BCEWithLogitsLoss`, but flattens input and target, keeping the class axis for a per-class `pos_weight`"
     @use_kwargs_dict(keep=True, reduction='mean')
     def __init__(self, *args,
@@ -43,15 +53,21 @@ class BCEWithLogitsLossFlat(OneHotTargets, SigmoidDecodes, FlatLoss):
         thresh:float=0.5, # Threshold on the probability for `decodes`
         weight=None, # Per-class (or per-value) rescaling, broadcast along the last axis after flattening
         pos_weight=None, # Weight of positive examples, one per class along `axis`
+        ignore_index:int|float|None=None, # Target value of a missing label, left out of the sum and the mean
+        ignore_nan:bool=False, # Leave out NaN targets (missing labels) too
+        label_smoothing:float=0., # ε in [0, 1): targets become t(1-ε)+ε/2
         **kwargs):
         if args: # fastai passes positional arguments on to `nn.BCEWithLogitsLoss`, whose first is `weight`
             if weight is not None: raise TypeError("BCEWithLogitsLossFlat: weight given by position and by keyword")
             weight,*args = args
         weight,pos_weight = as_buffer(weight),as_buffer(pos_weight)
         per_cls = any(o is not None and o.numel()>1 for o in (weight,pos_weight))
-        super().__init__(nn.BCEWithLogitsLoss, *args, axis=axis, floatify=floatify, is_2d=per_cls, weight=weight,
+        if not 0<=label_smoothing<1:
+            raise ValueError(f"BCEWithLogitsLossFlat: label_smoothing={label_smoothing}; expected a value in [0, 1)")
+        super().__init__(_SmoothedBCEWithLogits, *args, axis=axis, floatify=floatify, is_2d=per_cls, weight=weight,
                          pos_weight=pos_weight, **kwargs)
-        self.thresh = thresh
+        self.thresh,self.ignore_index,self.ignore_nan = thresh,ignore_index,ignore_nan
+        self.func.label_smoothing = label_smoothing
 
     def check(self, inp, targ):
         super().check(inp, targ)
@@ -79,7 +95,7 @@ def binary_focal_loss(
     targ:Tensor, # Targets in [0, 1], same number of values
     *,
     gamma:float=2., # Focusing parameter; 0 gives BCE (times α_t)
-    alpha:float=0.25, # Weight of the positive class, α_t = α·y + (1-α)(1-y); a negative value turns it off
+    alpha:float|Tensor=0.25, # Weight of the positive class, α_t = α·y + (1-α)(1-y); one per class (last axis); <0: off
     reduction:str='mean',
 )->Tensor:
     "Sigmoid focal loss $-\\alpha_t(1-p_t)^\\gamma\\log p_t$ (Lin et al. 2017, eq. 5), as torchvision's"
@@ -92,21 +108,32 @@ def binary_focal_loss(
         p = torch.sigmoid(inp)
         loss = ce*focusing(torch.lerp(p, 1-p, targ), gamma) # 1-p_t = p(1-y) + (1-p)y
     else: loss = ce
-    if alpha>=0: loss = loss*((1-alpha) + (2*alpha-1)*targ) # α_t = α·y + (1-α)(1-y), in two operations
+    if isinstance(alpha, Tensor) or alpha>=0: loss = loss*((1-alpha) + (2*alpha-1)*targ) # α_t = α·y + (1-α)(1-y)
     return reduce_loss(loss, reduction)
 
 class BinaryFocalLoss(nn.Module):
-    "Module form of `binary_focal_loss`"
-    def __init__(self, *, gamma:float=2., alpha:float=0.25, reduction:str='mean'): super().__init__(); store_attr()
-    def extra_repr(self): return f"gamma={self.gamma}, alpha={self.alpha}"
+    "Module form of `binary_focal_loss`; a per-class `alpha` is a buffer"
+    def __init__(self, *, gamma:float=2., alpha:float=0.25, reduction:str='mean'):
+        super().__init__(); self.gamma,self.reduction = gamma,reduction
+        if isinstance(alpha, (int,float)): self.alpha = alpha
+        else: self.register_buffer('alpha', as_buffer(alpha).flatten())
+    def extra_repr(self):
+        a = self.alpha.tolist() if isinstance(self.alpha, Tensor) else self.alpha
+        return f"gamma={self.gamma}, alpha={a}"
     def forward(self, inp, targ):
         return binary_focal_loss(inp, targ, gamma=self.gamma, alpha=self.alpha, reduction=self.reduction)
 
-class BinaryFocalLossFlat(OneHotTargets, SigmoidDecodes, FlatLoss):
+class BinaryFocalLossFlat(MissingTargets, OneHotTargets, SigmoidDecodes, FlatLoss):
     "Same as `BinaryFocalLoss` (torchvision's `sigmoid_focal_loss`), but flattens input and target"
-    def __init__(self, *, gamma:float=2., alpha:float=0.25, axis:int=-1, thresh:float=0.5, **kwargs):
-        super().__init__(BinaryFocalLoss, gamma=gamma, alpha=alpha, axis=axis, floatify=True, is_2d=False, **kwargs)
-        self.thresh = thresh
+    def __init__(self, *, gamma:float=2., alpha:float=0.25, axis:int=-1, thresh:float=0.5,
+                 ignore_index:int|float|None=None, ignore_nan:bool=False, **kwargs):
+        per_cls = not isinstance(alpha, (int,float)) and as_buffer(alpha).numel()>1 # one α per class: keep the axis
+        super().__init__(BinaryFocalLoss, gamma=gamma, alpha=alpha, axis=axis, floatify=True, is_2d=per_cls, **kwargs)
+        self.thresh,self.ignore_index,self.ignore_nan = thresh,ignore_index,ignore_nan
+    def check(self, inp, targ):
+        super().check(inp, targ)
+        if isinstance(self.func.alpha, Tensor):
+            check_class_weight(type(self).__name__, self.func.alpha, inp.shape[self.axis], 'alpha', single_ok=True)
 
 # %% ../nbs/03_multilabel.ipynb #a6be6465
 def _asl_closed(x:Tensor, y:Tensor, gamma_neg:float, gamma_pos:float, clip:float):
@@ -159,10 +186,23 @@ class AsymmetricLoss(nn.Module):
         return asymmetric_loss(inp, targ, gamma_neg=self.gamma_neg, gamma_pos=self.gamma_pos, clip=self.clip,
                                reduction=self.reduction)
 
-class AsymmetricLossFlat(OneHotTargets, SigmoidDecodes, FlatLoss):
+class AsymmetricLossFlat(MissingTargets, OneHotTargets, SigmoidDecodes, FlatLoss):
     "Same as `AsymmetricLoss` (ASL, Ridnik et al. 2021), but flattens input and target"
     def __init__(self, *, gamma_neg:float=4., gamma_pos:float=1., clip:float=0.05, axis:int=-1, thresh:float=0.5,
-                 **kwargs):
+                 ignore_index:int|float|None=None, ignore_nan:bool=False, **kwargs):
         super().__init__(AsymmetricLoss, gamma_neg=gamma_neg, gamma_pos=gamma_pos, clip=clip, axis=axis, floatify=True,
                          is_2d=False, **kwargs)
+        self.thresh,self.ignore_index,self.ignore_nan = thresh,ignore_index,ignore_nan
+
+# %% ../nbs/03_multilabel.ipynb #4d4a2e0e
+class MultiLabelSoftMarginLossFlat(OneHotTargets, SigmoidDecodes, FlatLoss):
+    "Same as `nn.MultiLabelSoftMarginLoss` (BCE averaged over each item's classes), flattening all but the class axis"
+    def __init__(self, *,
+        weight=None, # Per-class rescaling, one per class along `axis`
+        axis:int=-1, thresh:float=0.5, **kwargs):
+        super().__init__(nn.MultiLabelSoftMarginLoss, weight=as_buffer(weight), axis=axis, floatify=True, is_2d=True,
+                         **kwargs)
         self.thresh = thresh
+    def check(self, inp, targ):
+        super().check(inp, targ)
+        check_class_weight(type(self).__name__, self.func.weight, inp.shape[self.axis])

@@ -18,10 +18,11 @@ __all__ = ['MSELossFlat', 'L1LossFlat', 'HuberLossFlat', 'SmoothL1LossFlat', 'lo
            'GaussianNLLLossFlat']
 
 # %% ../nbs/01_regression.ipynb #98122b1c
-class _ElementwiseFlat(FlatLoss):
-    "A Flat loss on one target per value, wrapping `loss_cls`"
-    def __init__(self, loss_cls, *args, axis:int=-1, floatify:bool=True, **kwargs):
+class _ElementwiseFlat(MissingTargets, FlatLoss):
+    "A Flat loss on one target per value, wrapping `loss_cls`; NaN targets are left out if `ignore_nan`"
+    def __init__(self, loss_cls, *args, axis:int=-1, floatify:bool=True, ignore_nan:bool=False, **kwargs):
         super().__init__(loss_cls, *args, axis=axis, floatify=floatify, is_2d=False, **kwargs)
+        self.ignore_nan = ignore_nan
 
 @delegates(nn.MSELoss)
 class MSELossFlat(_ElementwiseFlat):
@@ -92,13 +93,16 @@ class QuantileLoss(nn.Module):
     def extra_repr(self): return f"quantiles={self.quantiles.tolist()}"
     def forward(self, inp, targ): return quantile_loss(inp, targ, quantiles=self.quantiles, reduction=self.reduction)
 
-class QuantileLossFlat(FlatLoss):
+class QuantileLossFlat(MissingTargets, FlatLoss):
     "Same as `QuantileLoss`, but flattens input (..., Q along `axis`) and target (...); `decodes` picks the median"
     targ_kind,outs = 'value','(one per quantile)'
     def __init__(self, *,
         quantiles=(0.1,0.5,0.9), # The quantiles predicted along `axis`
-        axis:int=-1, **kwargs):
+        axis:int=-1,
+        ignore_nan:bool=False, # Leave out NaN targets (missing values)
+        **kwargs):
         super().__init__(QuantileLoss, quantiles=quantiles, axis=axis, floatify=True, is_2d=True, **kwargs)
+        self.ignore_nan = ignore_nan
         q = self.func.quantiles
         self.mid = int((q-0.5).abs().argmin()) # the median, or the quantile nearest to it
     @property
@@ -131,12 +135,13 @@ class GaussianNLLLoss(nn.Module):
     def forward(self, inp, targ):
         return gaussian_nll_loss(inp, targ, full=self.full, eps=self.eps, reduction=self.reduction)
 
-class GaussianNLLLossFlat(FlatLoss):
+class GaussianNLLLossFlat(MissingTargets, FlatLoss):
     "Same as `GaussianNLLLoss`: the model predicts a mean and a variance (2 outputs along `axis`) per target"
     targ_kind,n_out,outs = 'value',2,'(mean, variance)'
     @delegates(GaussianNLLLoss)
-    def __init__(self, *, axis:int=-1, **kwargs):
+    def __init__(self, *, axis:int=-1, ignore_nan:bool=False, **kwargs):
         super().__init__(GaussianNLLLoss, axis=axis, floatify=True, is_2d=True, **kwargs)
+        self.ignore_nan = ignore_nan
     def activation(self, x:Tensor)->Tensor:
         "The mean and the variance along `axis`"
         mu,raw = x.unbind(self.axis)

@@ -13,8 +13,10 @@ def plain(cls): # `cls` made by the number of classes, like the weighted variant
     f.__name__ = cls.__name__; return f
 def params(losses, wrap=lambda m: m): return [family_param(wrap(m), family=f) for m,f in losses.items()] # each with its family's marker
 # the losses, from the registry: class indices under a softmax (NLL takes log-probabilities), the sigmoid ones, the segmentation ones
-INDEX = params(loss_classes(c for c in CASES if c.kind=='cls' and not c.tail and c.family!='combination'), plain)
-INDEX += params({focal_weighted: 'classification'})
+COUNTED = ('LogitAdjustedLossFlat', 'BalancedSoftmaxLossFlat') # made with one count per class
+def logit_adjusted(n, **kw): return LogitAdjustedLossFlat(class_counts=torch.arange(1., n+1)*10, tau=1.5, **kw)
+INDEX = params(loss_classes(c for c in CASES if c.kind=='cls' and not c.tail and c.family!='combination' and c.id not in COUNTED), plain)
+INDEX += params({focal_weighted: 'classification', logit_adjusted: 'classification'})
 SIGMOID = params(loss_classes(by_family('multilabel')), plain) + params({bce_pos_weight: 'multilabel'})
 SEG = params(loss_classes(by_family('segmentation')))
 SHAPES = [(4,3), (2,3,5), (2,3,4,5), (2,3,2,3,4)]

@@ -2,6 +2,7 @@
 import pytest, torch
 from fastcore.test import test_fail as fails
 from registry import CASES, IDS, gen
+from fastai_losses.core import MissingTargets
 
 def _data(case, n=8): return case.data(n, torch.float32, gen(0))
 
@@ -47,9 +48,13 @@ def test_nan_propagates_unless_checked(case):
     fails(lambda: lf(x, t), contains="NaN or inf")
 
 def test_all_ignored_is_zero(case):
-    if case.kind!='cls': pytest.skip('no ignore_index')
+    "A batch whose targets are all missing (`ignore_index`, or NaN with `ignore_nan`) gives 0 with zero gradients, not NaN"
+    lf = case.make()
+    fill = (-100 if case.kind=='cls' else None if not isinstance(lf, MissingTargets) else
+            float('nan') if lf.ignore_nan else lf.ignore_index)
+    if fill is None: pytest.skip('no ignore_index')
     x,t = _data(case); x.requires_grad_()
-    lf = case.make(); loss = lf(x, torch.full_like(t, -100))
+    loss = lf(x, torch.full_like(t, fill))
     loss.backward()
     # learned weights (Kendall et al. 2018) add Σ s_i, which no item carries: that sum, with no gradient to the input
     s = lf.log_vars.sum().item() if getattr(lf, 'scheme', None)=='uncertainty' else 0

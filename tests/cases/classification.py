@@ -26,6 +26,26 @@ def ls_ref(x, t, eps=0.1):
 def focal_gamma05_ignore_ref(x, t): return torch.where(t!=-100, -(1-p_t(x,t))**0.5*torch.log(p_t(x,t)), 0)
 def ce_vol_n1_ref(x, t):   return F.cross_entropy(x, t[:,0], reduction='none')
 def nll_vol_ref(x, t):     return -x.gather(1, t.unsqueeze(1)).squeeze(1)
+def asl_single_ref(x, t):
+    from timm.loss import AsymmetricLossSingleLabel
+    return AsymmetricLossSingleLabel(reduction='none')(x, t)
+def asl_single_ignore_ref(x, t): return torch.where(t!=-100, asl_single_ref(x, t.clamp_min(0)), 0)
+# noisy labels: each paper's formula written out
+def gce_ref(x, t, q=0.7):  return (1-p_t(x,t)**q)/q                                        # Zhang & Sabuncu 2018, eq. 6
+def sce_ref(x, t, a=0.1, b=1., A=-4.):                                                        # Wang et al. 2019, eqs. 4-5
+    p = F.softmax(x, 1); logq = torch.where(F.one_hot(t, x.shape[1]).bool(), 0., A)         # log of the one-hot label, log 0 -> A
+    return -a*torch.log(p_t(x,t)) - b*(p*logq).sum(1)
+def boot_ref(x, t, beta=0.95, hard=False):                                                     # Reed et al. 2015, eqs. 6-7
+    p = F.softmax(x, 1); own = F.one_hot(p.argmax(1), x.shape[1]).to(x.dtype) if hard else p
+    return -((beta*F.one_hot(t, x.shape[1]) + (1-beta)*own)*torch.log(p)).sum(1)
+def boot_hard_ref(x, t): return boot_ref(x, t, beta=0.8, hard=True)
+def gce_ignore_ref(x, t): return torch.where(t!=-100, gce_ref(x, t.clamp_min(0)), 0)
+# long tails: cross-entropy on logits shifted by tau*log(pi), and the balanced softmax, written out
+COUNTS = torch.tensor([500., 200., 50., 20., 5.], dtype=torch.float64)
+def la_ref(x, t, tau=1.5):
+    z = x + tau*torch.log(COUNTS/COUNTS.sum())
+    return -(z.gather(1, t[:,None])[:,0] - torch.logsumexp(z, 1))
+def balanced_softmax_ref(x, t): e = COUNTS*torch.exp(x); return -torch.log(e.gather(1, t[:,None])[:,0]/e.sum(1))
 
 CASES = [
     case('CrossEntropyLossFlat', lambda: CrossEntropyLossFlat(),    cls_data, ce_ref, 'cls', n_out=N_CLS),
@@ -47,4 +67,14 @@ CASES = [
     case('LabelSmoothingCrossEntropyFlat-vol', lambda: LabelSmoothingCrossEntropyFlat(axis=1), vol_data, ls_ref, 'cls', n_out=3, spatial=3),
     case('PolyLossFlat-vol', lambda: PolyLossFlat(axis=1), vol_data, poly_ref, 'cls', n_out=3, spatial=3),
     case('NLLLossFlat-vol', lambda: NLLLossFlat(axis=1), vol_logprob_data, nll_vol_ref, 'cls', n_out=3, spatial=3, tail=lambda: torch.nn.LogSoftmax(1)),
+    case('AsymmetricSingleLabelLossFlat', lambda: AsymmetricSingleLabelLossFlat(), cls_data, asl_single_ref, 'cls', n_out=N_CLS),
+    case('AsymmetricSingleLabelLossFlat-ignore', lambda: AsymmetricSingleLabelLossFlat(), cls_ign_data, asl_single_ignore_ref, 'cls', mean_den=kept,
+         n_out=N_CLS),
+    case('GCELossFlat',        lambda: GCELossFlat(q=0.7),          cls_data, gce_ref, 'cls', n_out=N_CLS),
+    case('GCELossFlat-ignore', lambda: GCELossFlat(q=0.7),          cls_ign_data, gce_ignore_ref, 'cls', mean_den=kept, n_out=N_CLS),
+    case('SCELossFlat',        lambda: SCELossFlat(alpha=0.1, beta=1.), cls_data, sce_ref, 'cls', n_out=N_CLS),
+    case('BootstrappedCELossFlat', lambda: BootstrappedCELossFlat(beta=0.95), cls_data, boot_ref, 'cls', n_out=N_CLS),
+    case('BootstrappedCELossFlat-hard', lambda: BootstrappedCELossFlat(beta=0.8, hard=True), cls_data, boot_hard_ref, 'cls', n_out=N_CLS),
+    case('LogitAdjustedLossFlat', lambda: LogitAdjustedLossFlat(class_counts=COUNTS.float(), tau=1.5), cls_data, la_ref, 'cls', n_out=N_CLS),
+    case('BalancedSoftmaxLossFlat', lambda: BalancedSoftmaxLossFlat(class_counts=COUNTS.float()), cls_data, balanced_softmax_ref, 'cls', n_out=N_CLS),
 ]

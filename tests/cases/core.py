@@ -28,6 +28,15 @@ def logit_data(n, dt, g): return torch.randn(n, N_CLS, dtype=dt, generator=g)*2,
 def emb_data(n, dt, g):   return torch.randn(n, 4, dtype=dt, generator=g), torch.randint(0, 3, (n,), generator=g)
 def cls_ign_data(n, dt, g): # 3 in 10 targets ignored, on average (pytorch#73205: label smoothing with ignore_index)
     x,t = cls_data(n, dt, g); return x, torch.where(torch.rand(n, generator=g)<0.3, -100, t)
+def _missing(t, g, fill):
+    "`t` with 3 in 10 values set to `fill` (a missing label), none in the first item (whose input some suites set to NaN)"
+    m = torch.rand(t.shape, generator=g)<0.3; m[0] = False
+    return torch.where(m, torch.as_tensor(fill, dtype=t.dtype), t)
+def ml_ign_data(n, dt, g):    x,t = ml_data(n, dt, g);    return x, _missing(t, g, -1.)
+def ml_nan_data(n, dt, g):    x,t = ml_data(n, dt, g);    return x, _missing(t, g, float('nan'))
+def reg_nan_data(n, dt, g):   x,t = reg_data(n, dt, g);   return x, _missing(t, g, float('nan'))
+def quant_nan_data(n, dt, g): x,t = quant_data(n, dt, g); return x, _missing(t, g, float('nan'))
+def gauss_nan_data(n, dt, g): x,t = gauss_data(n, dt, g); return x, _missing(t, g, float('nan'))
 def seg_ign_data(n, dt, g): # some pixels at 255
     x,t = seg_data(n, dt, g); return x, torch.where(torch.rand(t.shape, generator=g)<0.3, 255, t)
 def segb_soft_data(n, dt, g):  return torch.randn(n, 1, S, S, dtype=dt, generator=g)*2, torch.rand(n, S, S, dtype=dt, generator=g)

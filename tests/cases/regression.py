@@ -1,7 +1,7 @@
 "Regression cases: one real target per item; the quantile and Gaussian losses predict several numbers per item"
 import torch, torch.nn.functional as F
 from fastai_losses.all import *
-from .core import family_case, reg_data, quant_data, gauss_data
+from .core import family_case, reg_data, quant_data, gauss_data, reg_nan_data, quant_nan_data, gauss_nan_data
 
 case = family_case('regression')
 
@@ -19,6 +19,12 @@ def gaussian_nll_ref(x, t):
     var = torch.log1p(torch.exp(x[:,1])).clamp_min(1e-6)
     return 0.5*(torch.log(var) + (t-x[:,0])**2/var)
 
+# NaN targets with `ignore_nan`: 0 under 'none', left out of the mean's denominator
+def kept(x, t): return (~t.isnan()).sum()
+def masked(ref):
+    def f(x, t): m = t.isnan(); return torch.where(m, 0, ref(x, torch.where(m, 0, t)))
+    f.__name__ = f"masked_{ref.__name__}"; return f
+
 CASES = [
     case('MSELossFlat',        lambda: MSELossFlat(),               reg_data, mse_ref, 'reg'),
     case('L1LossFlat',         lambda: L1LossFlat(),                reg_data, l1_ref, 'reg'),
@@ -27,4 +33,12 @@ CASES = [
     case('LogCoshLossFlat',    lambda: LogCoshLossFlat(),           reg_data, log_cosh_ref, 'reg'),
     case('QuantileLossFlat',   lambda: QuantileLossFlat(),          quant_data, pinball_ref, 'quant', n_out=3),
     case('GaussianNLLLossFlat',lambda: GaussianNLLLossFlat(),       gauss_data, gaussian_nll_ref, 'gauss', nonneg=False, n_out=2),
+    case('MSELossFlat-nan',      lambda: MSELossFlat(ignore_nan=True),      reg_nan_data, masked(mse_ref), 'reg', mean_den=kept),
+    case('L1LossFlat-nan',       lambda: L1LossFlat(ignore_nan=True),       reg_nan_data, masked(l1_ref), 'reg', mean_den=kept),
+    case('HuberLossFlat-nan',    lambda: HuberLossFlat(delta=0.7, ignore_nan=True), reg_nan_data, masked(huber_ref), 'reg', mean_den=kept),
+    case('SmoothL1LossFlat-nan', lambda: SmoothL1LossFlat(beta=0.7, ignore_nan=True), reg_nan_data, masked(smooth_l1_ref), 'reg', mean_den=kept),
+    case('LogCoshLossFlat-nan',  lambda: LogCoshLossFlat(ignore_nan=True),  reg_nan_data, masked(log_cosh_ref), 'reg', mean_den=kept),
+    case('QuantileLossFlat-nan', lambda: QuantileLossFlat(ignore_nan=True), quant_nan_data, masked(pinball_ref), 'quant', mean_den=kept, n_out=3),
+    case('GaussianNLLLossFlat-nan', lambda: GaussianNLLLossFlat(ignore_nan=True), gauss_nan_data, masked(gaussian_nll_ref), 'gauss', mean_den=kept,
+         nonneg=False, n_out=2),
 ]
