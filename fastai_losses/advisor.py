@@ -16,17 +16,19 @@ from fastai.data.transforms import Categorize, MultiCategorize
 from .regression import MSELossFlat, HuberLossFlat
 from .classification import CrossEntropyLossFlat, FocalLossFlat, class_balanced_weights
 from .multilabel import BCEWithLogitsLossFlat, AsymmetricLossFlat
-from .segmentation import DiceLossFlat
+from .segmentation import DiceLossFlat, ClDiceLossFlat
+from .segmetrics import connected_components, mask_skeleton
 
 # %% auto #0
-__all__ = ['IMBALANCE', 'OUTLIER_Z', 'OUTLIER_SHARE', 'SPARSE_DENSITY', 'MIN_ITEMS', 'RULES', 'Rule', 'measure', 'Advice',
-           'recommend_loss', 'Advised']
+__all__ = ['IMBALANCE', 'OUTLIER_Z', 'OUTLIER_SHARE', 'SPARSE_DENSITY', 'MIN_ITEMS', 'THIN_WIDTH', 'THIN_LENGTH', 'THIN_SHARE',
+           'RULES', 'Rule', 'measure', 'Advice', 'recommend_loss', 'Advised']
 
 # %% ../nbs/12_advisor.ipynb #e23bf9fc
 IMBALANCE = 10. # majority:minority ratio from which the class-imbalance rules fire
 OUTLIER_Z,OUTLIER_SHARE = 3.5,0.01 # outlier: |y-median|/(1.4826 MAD) > 3.5; the regression rule fires above 1% of them
 SPARSE_DENSITY = 0.1 # multi-label: positives per label slot at or below this fire the asymmetric loss
 MIN_ITEMS = 50 # fewer items than this: too few to measure, the standard loss
+THIN_WIDTH,THIN_LENGTH,THIN_SHARE = 3.,10,0.3 # a component is thin if area/skeleton <= 3 px along >= 10 skeleton px
 
 class Rule:
     "One rule of `RULES`: when it fires on the measured figures `f` (`test`), the loss it gives (`advise`), and why"
@@ -112,6 +114,26 @@ class _SmallStructures(Rule):
                 f"below {IMBALANCE:g}:1: cross-entropy",
                 [('0.5*CE + 0.5*Dice', f"for a background ratio of {IMBALANCE:g}:1 or more")])
 
+class _ThinStructures(Rule):
+    rule,task,min_items = 'thin structures','segmentation',False
+    fires = (f"components at most {THIN_WIDTH:g} px wide (area / skeleton) along {THIN_LENGTH} or more skeleton pixels "
+             f"hold {THIN_SHARE:.0%} or more of the foreground")
+    loss = "CrossEntropyLossFlat(axis=1) + ClDiceLossFlat(alpha=0.5)"
+    why = ("a curve a few pixels wide loses few pixels where it breaks, so overlap losses barely see the break; clDice "
+           "scores the overlap of the skeletons (Shit et al. 2021), whose breaks it counts; on the embedded shapes set "
+           "(`thin_and_small`) it tied Dice + CE within the seed spread at a small budget, so check it on your data")
+    source = "Shit et al. 2021, clDice - a Novel Topology-Preserving Loss Function for Tubular Structure Segmentation"
+    def std(self): return CrossEntropyLossFlat(axis=1)
+    def test(self, f): return f.get('thin_share', 0.)>=THIN_SHARE
+    def advise(self, f):
+        s = f['thin_share']
+        return (CrossEntropyLossFlat(axis=1) + ClDiceLossFlat(alpha=0.5),
+                f"{s:.0%} of the foreground lies in thin components (at most {THIN_WIDTH:g} px wide along {THIN_LENGTH}+ "
+                f"skeleton pixels), at or above {THIN_SHARE:.0%}; from {f['masks_read']} masks",
+                [('0.5*CE + 0.5*Dice', "scores pixels: a broken curve loses few of them"),
+                 ('DiceCELossFlat() + 0.5*BoundaryLossFlat()', "a boundary term, for small blobs more than for curves")])
+    def standard(self, f): return _SmallStructures().standard(f)
+
 class _HeavyTails(Rule):
     rule,task,measures,std_name = 'heavy tails','regression','the tails','MSE'
     fires = f"share of targets with a modified z-score beyond ±{OUTLIER_Z:g} is above {OUTLIER_SHARE:.0%}"
@@ -137,7 +159,7 @@ class _HeavyTails(Rule):
                 f"{OUTLIER_SHARE:.0%}: MSE",
                 [('HuberLossFlat', f"for more than {OUTLIER_SHARE:.0%} outliers; here {s:.2%}")])
 
-_rules = [_ImbalancedClasses(), _SparseLabels(), _SmallStructures(), _HeavyTails()] # in the order `_advise` tries them
+_rules = [_ImbalancedClasses(), _SparseLabels(), _ThinStructures(), _SmallStructures(), _HeavyTails()] # in the order `_advise` tries them
 
 RULES = pd.DataFrame([r.row() for r in _rules] + [
     dict(rule='standard', task='any', fires=f"no rule fires, or fewer than {MIN_ITEMS} items",
@@ -177,6 +199,18 @@ def _mad_sigma(y:Tensor)->tuple:
     "Median and the robust scale 1.4826·MAD (the standard deviation for Gaussian data)"
     med = y.median(); return med,1.4826*(y-med).abs().median()
 
+def _thin_share(fg:Tensor)->float:
+    "Share of the foreground pixels of masks `fg` (N,d1,...) in thin components (`THIN_WIDTH`, `THIN_LENGTH`)"
+    sk,thin,total = mask_skeleton(fg),0,int(fg.sum())
+    for m,s in zip(fg, sk):
+        lab,n = connected_components(m)
+        if not n: continue
+        area = np.bincount(lab.ravel(), minlength=n+1)[1:]
+        length = np.bincount(lab.ravel(), weights=s.numpy().ravel(), minlength=n+1)[1:]
+        ok = (length>=THIN_LENGTH)&(area<=THIN_WIDTH*length)
+        thin += int(area[ok].sum())
+    return thin/total if total else 0.
+
 def measure(dls, *, max_batches:int=20)->dict:
     "The figures the rules read from the encoded training targets of `dls`: task, size, and counts, ratios or tails"
     ys = _item_targets(dls)
@@ -202,6 +236,7 @@ def measure(dls, *, max_batches:int=20)->dict:
         fg = frac[1:]; rarest = fg[fg>0].min().item() if (fg>0).any() else 0.
         f.update(classes=n_cls, pixel_share=[round(v, 5) for v in frac.tolist()], rarest_foreground=rarest,
                  background_ratio=(frac[0].item()/rarest) if rarest else math.inf, masks_read=len(ys))
+        f.update(thin_share=_thin_share(m>0))
     else:
         y = torch.stack([torch.as_tensor(o).double().flatten() for o in ys]) # (items, targets)
         med,sig = zip(*[_mad_sigma(c) for c in y.T])
