@@ -128,10 +128,11 @@ class _ThinStructures(Rule):
     def advise(self, f):
         s = f['thin_share']
         return (CrossEntropyLossFlat(axis=1) + ClDiceLossFlat(alpha=0.5),
-                f"{s:.0%} of the foreground lies in thin components (at most {THIN_WIDTH:g} px wide along {THIN_LENGTH}+ "
+                f"{s:.0%} of the foreground lies in thin components (at most {THIN_WIDTH:g} px wide along "
+                f"{THIN_LENGTH}+ "
                 f"skeleton pixels), at or above {THIN_SHARE:.0%}; from {f['masks_read']} masks",
                 [('0.5*CE + 0.5*Dice', "scores pixels: a broken curve loses few of them"),
-                 ('DiceCELossFlat() + 0.5*BoundaryLossFlat()', "a boundary term, for small blobs more than for curves")])
+                 ('DiceCELossFlat() + 0.5*BoundaryLossFlat()', "a boundary term: for small blobs more than curves")])
     def standard(self, f): return _SmallStructures().standard(f)
 
 class _HeavyTails(Rule):
@@ -159,7 +160,8 @@ class _HeavyTails(Rule):
                 f"{OUTLIER_SHARE:.0%}: MSE",
                 [('HuberLossFlat', f"for more than {OUTLIER_SHARE:.0%} outliers; here {s:.2%}")])
 
-_rules = [_ImbalancedClasses(), _SparseLabels(), _ThinStructures(), _SmallStructures(), _HeavyTails()] # in the order `_advise` tries them
+# in the order `_advise` tries them
+_rules = [_ImbalancedClasses(), _SparseLabels(), _ThinStructures(), _SmallStructures(), _HeavyTails()]
 
 RULES = pd.DataFrame([r.row() for r in _rules] + [
     dict(rule='standard', task='any', fires=f"no rule fires, or fewer than {MIN_ITEMS} items",

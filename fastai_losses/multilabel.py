@@ -75,7 +75,7 @@ class BCEWithLogitsLossFlat(MissingTargets, OneHotTargets, SigmoidDecodes, FlatL
             check_class_weight(type(self).__name__, getattr(self.func, k), inp.shape[self.axis], k, single_ok=True)
 
 # %% ../nbs/03_multilabel.ipynb #75f57ed1
-def _bfocal_closed(x:Tensor, y:Tensor, gamma:float, alpha:float):
+def _bfocal_closed(x:Tensor, y:Tensor, gamma:float, alpha:float|Tensor):
     "Binary focal loss of logits `x` and targets `y`, elementwise, and its gradient (gamma 0 or >= 1)"
     p = torch.sigmoid(x)
     ce = torch.addcmul(F.softplus(x), x, y, value=-1) # softplus(x) - x·y, BCE with logits
@@ -85,7 +85,7 @@ def _bfocal_closed(x:Tensor, y:Tensor, gamma:float, alpha:float):
     g = (p-y).mul_(fg)
     if gamma: g.addcmul_(q.pow(gamma-1).mul_(ce).mul_(p*(1-p)), 1-2*y, value=gamma)
     loss = ce.mul_(fg)
-    if alpha>=0:
+    if isinstance(alpha, Tensor) or alpha>=0: # one α per class broadcasts along the last axis
         at = (1-alpha) + (2*alpha-1)*y
         loss.mul_(at); g.mul_(at)
     return loss, g

@@ -205,7 +205,7 @@ seg_losses = {
     'jaccard': JaccardLossFlat, 'tversky': TverskyLossFlat, 'lovasz': LovaszSoftmaxLossFlat,
     'gdice': GeneralizedDiceLossFlat, 'dicece': DiceCELossFlat, 'dicefocal': DiceFocalLossFlat,
     # the structure terms on top of Dice + CE, which steadies them early in training (a Dice-only U-Net from scratch can
-    # sit at all-background: `thin_and_small`): clDice as Shit et al.'s ½ soft Dice + ½ soft clDice, the boundary term at ½
+    # sit at all-background: `thin_and_small`): clDice as Shit et al.'s ½ soft Dice + ½ soft clDice; boundary at ½
     'cldice': lambda: CombinedLoss(CrossEntropyLossFlat(axis=1), ClDiceLossFlat(alpha=0.5)),
     'boundary': lambda: CombinedLoss(DiceCELossFlat(), BoundaryLossFlat(), weights=[1., 0.5]),
     'hausdorff': lambda: CombinedLoss(DiceCELossFlat(), HausdorffDTLossFlat(), weights=[1., 0.5]),
