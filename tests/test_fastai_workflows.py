@@ -54,6 +54,9 @@ def test_dice_empty_mask_fp16_and_ignore():
     x,t = torch.randn(2,3,16,16),torch.randint(0, 3, (2,16,16))
     t2 = t.clone(); t2[:, :4] = 255; x2 = x.clone(); x2[:, :, :4] = 50*torch.randn(2,3,4,16)
     for make in loss_classes(by_family('segmentation')):
+        if getattr(make(), 'mode', 'multiclass')!='multiclass': continue # sigmoid-only (Lovász hinge): no class masks
+        # distance maps and skeletons read the whole mask's geometry, so a cropped mask is another input, not the same one
+        if make.__name__ in ('BoundaryLossFlat', 'HausdorffDTLossFlat', 'ClDiceLossFlat'): continue
         close(make(ignore_index=255)(x2, t2), make(ignore_index=255)(x[:, :, 4:], t[:, 4:]))
 
 def _digits(img=False):
