@@ -542,10 +542,10 @@ def __rmul__(self:FlatLoss, w): return CombinedLoss(self, weights=[w]) if _is_nu
 from fastai.learner import Metric
 
 def loss_params(loss)->list:
-    "The parameters of `loss` (an `nn.Module`, a Flat loss around one, a `LossSet`, ...), each once, in order"
+    "The trainable parameters of `loss` (an `nn.Module`, a Flat loss around one, a `LossSet`, ...), each once"
     f = loss if callable(getattr(loss, 'parameters', None)) else getattr(loss, 'func', None)
     if not callable(getattr(f, 'parameters', None)): return []
-    return list({id(p):p for p in f.parameters()}.values())
+    return list({id(p):p for p in f.parameters() if p.requires_grad}.values()) # a frozen extractor stays out
 
 weight_schemes = ('uncertainty', # s_i = log σ_i² learned per term: Σ exp(-s_i)·L_i + s_i (Kendall et al. 2018)
                   'dwa') # Dynamic Weight Average: K·softmax(r/T), r_i = the ratio of term i's last two epoch losses
