@@ -651,7 +651,8 @@ def weight_metrics(self:LossSet)->list:
 from fastcore.basics import noop
 from fastcore.meta import delegates
 from fastcore.foundation import L
-from fastai.optimizer import OptimWrapper
+from fastai.optimizer import OptimWrapper, Optimizer
+from fastai.torch_core import even_mults
 from fastai.learner import Learner, save_model, load_model
 from fastai.callback.core import Callback, TrainEvalCallback
 from fastai.torch_core import defaults, get_model, rank_distrib, distrib_barrier
@@ -682,6 +683,18 @@ def create_opt(self:Learner):
     try: _fastai_create_opt(self)
     finally: self.splitter = spl
     for p in ps: self.opt.state[p]['do_wd'] = False # weight decay would pull log σ² (or centres) towards 0
+    self.opt.loss_group = True # `set_hyper`: rates for the model's groups, as without this one
+
+_fastai_set_hyper = Optimizer.set_hyper
+@patch
+def set_hyper(self:Optimizer, k, v):
+    "fastai's `set_hyper`; under a loss group (the last), `v` spreads over the model's groups, and the loss takes the last"
+    n = len(self.param_lists)-1 # the model's groups
+    if not getattr(self, 'loss_group', False) or n<1: return _fastai_set_hyper(self, k, v)
+    # `fine_tune`'s slice(lr/100, lr) must give the head lr, as without a loss group, not lr/10 (even_mults over n+1)
+    if isinstance(v, slice): v = [v.stop] if n==1 else list(even_mults(v.start, v.stop, n)) if v.start else [v.stop/10]*(n-1)+[v.stop]
+    v = L(v, use_list=None)
+    return _fastai_set_hyper(self, k, v+[v[-1]] if len(v)==n else v)
 
 @patch
 def freeze_to(self:Learner, n:int):
