@@ -16,12 +16,12 @@ from fastai.data.transforms import Categorize, MultiCategorize
 from .regression import MSELossFlat, HuberLossFlat
 from .classification import CrossEntropyLossFlat, FocalLossFlat, class_balanced_weights
 from .multilabel import BCEWithLogitsLossFlat, AsymmetricLossFlat
-from .segmentation import DiceLossFlat, ClDiceLossFlat
+from .segmentation import DiceLossFlat, ClDiceLossFlat, DiceCELossFlat, BoundaryLossFlat
 from .segmetrics import connected_components, mask_skeleton
 
 # %% auto #0
 __all__ = ['IMBALANCE', 'OUTLIER_Z', 'OUTLIER_SHARE', 'SPARSE_DENSITY', 'MIN_ITEMS', 'THIN_WIDTH', 'THIN_LENGTH', 'THIN_SHARE',
-           'RULES', 'Rule', 'measure', 'Advice', 'recommend_loss', 'Advised']
+           'SMALL_SIZE', 'SMALL_SHARE', 'RULES', 'Rule', 'measure', 'Advice', 'recommend_loss', 'Advised']
 
 # %% ../nbs/12_advisor.ipynb #e23bf9fc
 IMBALANCE = 10. # majority:minority ratio from which the class-imbalance rules fire
@@ -29,6 +29,7 @@ OUTLIER_Z,OUTLIER_SHARE = 3.5,0.01 # outlier: |y-median|/(1.4826 MAD) > 3.5; the
 SPARSE_DENSITY = 0.1 # multi-label: positives per label slot at or below this fire the asymmetric loss
 MIN_ITEMS = 50 # fewer items than this: too few to measure, the standard loss
 THIN_WIDTH,THIN_LENGTH,THIN_SHARE = 3.,10,0.3 # a component is thin if area/skeleton <= 3 px along >= 10 skeleton px
+SMALL_SIZE,SMALL_SHARE = 30,0.5 # small objects: half or more of the foreground components hold <= 30 px
 
 class Rule:
     "One rule of `RULES`: when it fires on the measured figures `f` (`test`), the loss it gives (`advise`), and why"
@@ -135,6 +136,28 @@ class _ThinStructures(Rule):
                  ('DiceCELossFlat() + 0.5*BoundaryLossFlat()', "a boundary term: for small blobs more than curves")])
     def standard(self, f): return _SmallStructures().standard(f)
 
+class _SmallObjects(Rule):
+    rule,task,min_items = 'small objects','segmentation',False
+    fires = (f"components of at most {SMALL_SIZE} px are {SMALL_SHARE:.0%} or more of the foreground components "
+             "(and no thin structures)")
+    loss = "DiceCELossFlat() + 0.5*BoundaryLossFlat()"
+    why = ("a missed blob of a few pixels costs few pixels, so CE and Dice over the image barely see it; the "
+           "boundary term weighs each predicted pixel by its distance to the target's boundary, so a blob predicted "
+           "nowhere near costs its distance (Kervadec et al. 2019, on small lesions); on the embedded shapes set "
+           "(`thin_and_small`) it tied Dice + CE within the seed spread at a small budget, so check it on your data")
+    source = ("Kervadec et al. 2019, Boundary loss for highly unbalanced segmentation; "
+              "Isensee et al. 2021, nnU-Net (CE + Dice)")
+    def std(self): return CrossEntropyLossFlat(axis=1)
+    def test(self, f): return f.get('components', 0)>0 and f.get('small_share', 0.)>=SMALL_SHARE
+    def advise(self, f):
+        s,n = f['small_share'],f['components']
+        return (DiceCELossFlat() + 0.5*BoundaryLossFlat(),
+                f"{s:.0%} of the {n} foreground components hold at most {SMALL_SIZE} px (median "
+                f"{f['median_component']:g} px), at or above {SMALL_SHARE:.0%}; from {f['masks_read']} masks",
+                [('0.5*CE + 0.5*Dice', "scores pixels: a missed small blob costs few of them"),
+                 ('CrossEntropyLossFlat(axis=1)', "each pixel counts the same: the background outweighs the blobs")])
+    def standard(self, f): return _SmallStructures().standard(f)
+
 class _HeavyTails(Rule):
     rule,task,measures,std_name = 'heavy tails','regression','the tails','MSE'
     fires = f"share of targets with a modified z-score beyond ±{OUTLIER_Z:g} is above {OUTLIER_SHARE:.0%}"
@@ -161,7 +184,7 @@ class _HeavyTails(Rule):
                 [('HuberLossFlat', f"for more than {OUTLIER_SHARE:.0%} outliers; here {s:.2%}")])
 
 # in the order `_advise` tries them
-_rules = [_ImbalancedClasses(), _SparseLabels(), _ThinStructures(), _SmallStructures(), _HeavyTails()]
+_rules = [_ImbalancedClasses(), _SparseLabels(), _ThinStructures(), _SmallObjects(), _SmallStructures(), _HeavyTails()]
 
 RULES = pd.DataFrame([r.row() for r in _rules] + [
     dict(rule='standard', task='any', fires=f"no rule fires, or fewer than {MIN_ITEMS} items",
@@ -213,6 +236,11 @@ def _thin_share(fg:Tensor)->float:
         thin += int(area[ok].sum())
     return thin/total if total else 0.
 
+def _component_sizes(fg:Tensor)->np.ndarray:
+    "The pixel counts of every connected foreground component of the masks `fg` (N,d1,...)"
+    out = [np.bincount(lab.ravel())[1:] for lab,n in map(connected_components, fg) if n]
+    return np.concatenate(out) if out else np.zeros(0, dtype=int)
+
 def measure(dls, *, max_batches:int=20)->dict:
     "The figures the rules read from the encoded training targets of `dls`: task, size, and counts, ratios or tails"
     ys = _item_targets(dls)
@@ -238,7 +266,10 @@ def measure(dls, *, max_batches:int=20)->dict:
         fg = frac[1:]; rarest = fg[fg>0].min().item() if (fg>0).any() else 0.
         f.update(classes=n_cls, pixel_share=[round(v, 5) for v in frac.tolist()], rarest_foreground=rarest,
                  background_ratio=(frac[0].item()/rarest) if rarest else math.inf, masks_read=len(ys))
-        f.update(thin_share=_thin_share(m>0))
+        sz = _component_sizes(m>0)
+        f.update(thin_share=_thin_share(m>0), components=len(sz),
+                 small_share=float((sz<=SMALL_SIZE).mean()) if len(sz) else 0.,
+                 median_component=float(np.median(sz)) if len(sz) else 0.)
     else:
         y = torch.stack([torch.as_tensor(o).double().flatten() for o in ys]) # (items, targets)
         med,sig = zip(*[_mad_sigma(c) for c in y.T])

@@ -33,7 +33,12 @@ def test_maskblock_datablock(tmp_path):
     share = torch.bincount(m.flatten().long(), minlength=3).double()/m.numel()
     close(torch.tensor(a.facts['pixel_share']), share, eps=1e-5)
     assert a.facts['rarest_foreground'] < 1/(1+IMBALANCE)
-    eq((a.rule, [type(l) for l in a.loss.losses]), ('small structures', [CrossEntropyLossFlat, DiceLossFlat]))
+    # every disc and square is a component of a few pixels: small objects, the boundary-aware advice (issue 26)
+    eq((a.rule, [type(l).__name__ for l in a.loss.losses]),
+       ('small objects', ['DiceLossFlat', 'PixelCrossEntropyFlat', 'BoundaryLossFlat']))
+    assert a.facts['small_share']==1. and f"{a.facts['components']} foreground components" in a.reason
+    xb,yb = dls.one_batch(); l = a.loss(torch.randn(xb.shape[0], 3, *yb.shape[-2:], requires_grad=True), yb)
+    l.backward(); assert torch.isfinite(l) # the advised loss runs on this DataBlock's batches
 
 def test_multicategoryblock_datablock(tmp_path):
     "fastai's multi-label DataBlock on image files: 10 labels, one per image"
