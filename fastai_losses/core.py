@@ -688,11 +688,12 @@ def create_opt(self:Learner):
 _fastai_set_hyper = Optimizer.set_hyper
 @patch
 def set_hyper(self:Optimizer, k, v):
-    "fastai's `set_hyper`; under a loss group (the last), `v` spreads over the model's groups, and the loss takes the last"
+    "fastai's `set_hyper`; with a loss group (the last), `v` spreads over the model's groups; the loss takes the last's"
     n = len(self.param_lists)-1 # the model's groups
     if not getattr(self, 'loss_group', False) or n<1: return _fastai_set_hyper(self, k, v)
     # `fine_tune`'s slice(lr/100, lr) must give the head lr, as without a loss group, not lr/10 (even_mults over n+1)
-    if isinstance(v, slice): v = [v.stop] if n==1 else list(even_mults(v.start, v.stop, n)) if v.start else [v.stop/10]*(n-1)+[v.stop]
+    if isinstance(v, slice):
+        v = [v.stop] if n==1 else list(even_mults(v.start, v.stop, n)) if v.start else [v.stop/10]*(n-1)+[v.stop]
     v = L(v, use_list=None)
     return _fastai_set_hyper(self, k, v+[v[-1]] if len(v)==n else v)
 
