@@ -191,3 +191,12 @@ def test_metrics_in_learner_fit():
     test_close(vals['recall_at_1'], r['precision_at_1'], eps=1e-6)
     test_close(vals['map_at_r'], r['mean_average_precision_at_r'], eps=1e-6)
     test_close(vals['recall_at_3'], recall_at_k(emb, targ, 3).item(), eps=1e-6)
+
+def test_metrics_equal_pml_default_faiss():
+    "pml's own default (`FaissKNN`, L2) where faiss is installed; elsewhere the tests above use its `knn_func`"
+    pytest.importorskip('faiss')
+    g = torch.Generator().manual_seed(0)
+    emb,targ = torch.randn(100, 8, generator=g),torch.randint(0, 10, (100,), generator=g)
+    r = AccuracyCalculator(include=('precision_at_1','mean_average_precision_at_r')).get_accuracy(emb, targ)
+    a = ours(emb, targ, 'euclidean')
+    close_or_nan(a[0], r['precision_at_1']); close_or_nan(a[1], r['mean_average_precision_at_r'])
