@@ -91,6 +91,7 @@ def recall_at_k(
     distance:str='euclidean', # 'euclidean' (pml's default, faiss L2) or 'cosine'
 )->Tensor:
     "Share of queries with a same-class item among their `k` nearest other items (leave-one-out); lone classes left out"
+    if not isinstance(k, int) or k<1: raise ValueError(f"`k` must be a positive int, got {k!r}")
     same,r = _leave_one_out(emb, targ, distance)
     keep = r>0
     return same[keep, :k].any(1).double().mean()
