@@ -14,6 +14,7 @@ from .callback import *
 from .calibration import *
 from .advisor import *
 from .segmetrics import *
+from .retrieval import *
 from .lab.runner import *
 from .lab.find import *
 # Every name that fastai's star imports also define keeps fastai's meaning (its positional order, defaults,

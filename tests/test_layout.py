@@ -10,7 +10,7 @@ FLOORS = {
     'core': 1, 'backbones': 1,
     **dict.fromkeys(['regression','classification','multilabel','segmentation','distribution','embedding','generation'], 2),
     'multitarget': 3,
-    'callback': 4, 'calibration': 4, 'advisor': 4, 'segmetrics': 4,
+    'callback': 4, 'calibration': 4, 'advisor': 4, 'segmetrics': 4, 'retrieval': 4,
     **dict.fromkeys(['lab.data','lab.models','lab.runner','lab.cli','lab.find'], 5),
 }
 TOP = {'all', '__init__', '_modidx', 'lab.__init__'}
