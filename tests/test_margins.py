@@ -149,3 +149,10 @@ def test_learner_trains_the_centres_and_round_trips(name, dls, tmp_path):
     close(lf.centres, c1)
     with learn.no_bar(), learn.no_logging(): learn.fine_tune(1, 3e-3)
     assert not torch.allclose(lf.centres.detach(), c1)
+
+@pytest.mark.parametrize('name', LOSSES)
+def test_centres_on_another_device_named(name):
+    "Centres left on another device than the embeddings (`meta` stands in for a GPU) are named, with the fix"
+    lf = LOSSES[name][0](); lf.to('meta')
+    fails(lambda: lf(torch.randn(6, D), torch.randint(0, C, (6,))),
+          contains=f"{type(lf).__name__}: centres are on meta but input is on cpu; move the loss with `.to('cpu')`")
