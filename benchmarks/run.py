@@ -1,4 +1,4 @@
-"""Speed and memory of our losses against fastai's, the peers' (torchvision, kornia, segmentation_models_pytorch, MONAI, timm)
+"""Speed and memory of our losses against fastai's, the peers' (torchvision, kornia, segmentation_models_pytorch, MONAI, timm, pytorch-metric-learning)
 and the fused-kernel floor (`F.cross_entropy`, `F.binary_cross_entropy_with_logits`), measured in the same run.
 
 Time: forward+backward, `torch.utils.benchmark` (median of blocked autorange). Saved: the bytes of the tensors autograd saves
@@ -57,11 +57,25 @@ def peers():
         P['monai'].update(gdl=lambda x,t: mg(x, t.unsqueeze(1)), dicece=lambda x,t: mdc(x, t.unsqueeze(1)),
                           hausdorff=lambda x,t: mhd(x, t.unsqueeze(1)), cldice=lambda x,t: mcl(x, t.unsqueeze(1)),
                           dicefocal_binary=m.DiceFocalLoss(sigmoid=True))
+    pm = _try(lambda: __import__('pytorch_metric_learning.losses', fromlist=['x']))
+    if pm: P['pml'] = dict(arcface=lambda x,t: _pml_centre(pm.ArcFaceLoss, x)(x, t), cosface=lambda x,t: _pml_centre(pm.CosFaceLoss, x)(x, t),
+                           subcenter_arcface=lambda x,t: _pml_centre(pm.SubCenterArcFaceLoss, x)(x, t))
     tl = _try(lambda: __import__('timm.loss', fromlist=['x']))
     if tl:
         tls,tasl,tpoly = tl.LabelSmoothingCrossEntropy(0.1),tl.AsymmetricLossMultiLabel(gamma_neg=4, gamma_pos=1, clip=0.05),_try(lambda: tl.PolyCrossEntropy(epsilon=1.))
         P['timm'] = dict(ls=tls, asl=tasl, **({'poly': tpoly} if tpoly else {}))
     return P
+
+_PML = {}
+def _pml_centre(cls, x):
+    "pml's margin loss for embeddings `x` with the centres of our case (`EMB_CASES`) copied into its `W`, built once per shape"
+    key = (cls.__name__, tuple(x.shape), x.device)
+    if key not in _PML:
+        ours = _EMB_OURS[(cls.__name__, tuple(x.shape))]
+        l = cls(num_classes=EMB_CLASSES, embedding_size=x.shape[1], **({'sub_centers': 3} if 'SubCenter' in cls.__name__ else {})).to(x.device)
+        l.W.data = ours.centres.detach().reshape(-1, x.shape[1]).t().contiguous()
+        _PML[key] = l
+    return _PML[key]
 
 def restoration_peers(k):
     "kornia's restoration losses, set as the restoration cases below are"
@@ -117,7 +131,16 @@ def cases(quick, dev):
               ('msssim', MSSSIMLossFlat(), img_data(s, dev), None, str(s)), ('msssim_l1', MSSSIML1LossFlat(), img_data(s, dev), None, str(s)),
               ('charbonnier', CharbonnierLossFlat(eps=1.), img_data(s, dev), None, str(s)),
               ('tv', TotalVariationLossFlat(), img_data(s, dev), None, str(s))]
+    # issue 27: the margin losses with class centres, against pml's (same centres), 100 classes of 128-d embeddings
+    for n in ((256,) if quick else (256, 1024)):
+        for name,cls in (('arcface', ArcFaceLossFlat), ('cosface', CosFaceLossFlat), ('subcenter_arcface', SubCenterArcFaceLossFlat)):
+            ours = cls(EMB_CLASSES, 128); ours.to(dev) # `BaseLoss.to` returns None
+            _EMB_OURS[({'arcface': 'ArcFaceLoss', 'cosface': 'CosFaceLoss'}.get(name, 'SubCenterArcFaceLoss'), (n, 128))] = ours
+            C.append((name, ours, cls_data_emb(n, 128, dev), None, f"({n}, 128)"))
     return C
+
+EMB_CLASSES,_EMB_OURS = 100,{}
+def cls_data_emb(n, d, dev): return lambda: (torch.randn(n, d, device=dev), torch.randint(0, EMB_CLASSES, (n,), device=dev))
 
 def _adapt(name, f, x, t):
     "Peers' input conventions: smp's binary focal and dice, and MONAI, want a channel axis on a binary target"

@@ -8,6 +8,7 @@ from .multilabel import *
 from .segmentation import *
 from .distribution import *
 from .embedding import *
+from .margins import *
 from .generation import *
 from .multitarget import *
 from .callback import *

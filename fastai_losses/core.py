@@ -257,7 +257,8 @@ class FlatLoss(BaseLoss):
 
     def __setattr__(self, k, v):
         f = self.__dict__.get('func')
-        if isinstance(f, nn.Module) and k!='reduction' and (k in vars(f) or k in f._buffers): setattr(f, k, v)
+        if isinstance(f, nn.Module) and k!='reduction' and (k in vars(f) or k in f._buffers or k in f._parameters):
+            setattr(f, k, v) # a buffer or parameter (`centres`) of `func` is set there, not shadowed here
         else: super().__setattr__(k, v)
 
     def __getstate__(self): return {k:v for k,v in self.__dict__.items() if k!='_values_checked'}

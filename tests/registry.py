@@ -3,10 +3,10 @@ in `tests/` by adding one `case(...)` line to its family's file. Each case carri
 `pytest -m segmentation` runs every suite on the segmentation cases (conftest.py adds the markers)"""
 import pytest
 from cases.core import FAMILIES, Case, expected, gen, N_CLS, S, V, W
-from cases import regression, classification, multilabel, segmentation, distribution, embedding, generation, combination, multitarget
+from cases import regression, classification, multilabel, segmentation, distribution, embedding, margins, generation, combination, multitarget
 from cases.multitarget import MultiCase
 
-FAMILY_FILES = (regression, classification, multilabel, segmentation, distribution, embedding, generation, combination)
+FAMILY_FILES = (regression, classification, multilabel, segmentation, distribution, embedding, margins, generation, combination)
 CASES = [c for f in FAMILY_FILES for c in f.CASES]
 IDS = [c.id for c in CASES]
 MULTI_CASES = multitarget.CASES
