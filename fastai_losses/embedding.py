@@ -34,14 +34,14 @@ def _masks(targ:Tensor):
     eye = torch.eye(len(targ), dtype=torch.bool, device=targ.device)
     return same&~eye,~same
 
-minings = ('batch_hard','batch_all')
+minings = ('batch_hard','batch_all','semihard')
 
 def triplet_loss(
     inp:Tensor, # Embeddings (N,D)
     targ:Tensor, # Class labels (N,)
     *,
     margin:float=1., # Margin between positive and negative distances
-    mining:str='batch_hard', # 'batch_hard': hardest positive and negative per anchor; 'batch_all': every valid triplet
+    mining:str='batch_hard', # 'batch_hard', 'batch_all' (every triplet) or 'semihard' (Schroff et al. 2015)
     reduction:str='mean',
 )->Tensor:
     "Triplet loss $[d(a,p)-d(a,n)+m]_+$ mined in the batch (Hermans et al. 2017, eq. 4 batch hard, eq. 5 batch all)"
@@ -55,7 +55,10 @@ def triplet_loss(
         loss = torch.where(valid, F.relu(d_ap-torch.where(valid, d_an, 0)+margin), 0)
         return reduce_loss(loss, reduction, valid.sum())
     trip = pos[:,:,None]&neg[:,None,:] # (a,p,n)
-    loss = (F.relu(d[:,:,None]-d[:,None,:]+margin)*trip).sum((1,2))
+    v = d[:,:,None]-d[:,None,:]+margin
+    # Semi-hard (Schroff et al. 2015, eq. 4): the negative is farther than the positive, but within the margin
+    if mining=='semihard': trip = trip&(v>=0)&(v<margin)
+    loss = (F.relu(v)*trip).sum((1,2))
     return reduce_loss(loss, reduction, trip.sum())
 
 class TripletLoss(nn.Module):

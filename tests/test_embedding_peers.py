@@ -79,3 +79,17 @@ def test_hinge_equals_torch(margin):
     v1,g1 = value_and_grad(HingeEmbeddingLossFlat(margin=margin), d, y)
     v2,g2 = value_and_grad(lambda d, y: nn.HingeEmbeddingLoss(margin=margin)(d, y.double()), d, y)
     torch.testing.assert_close(v1, v2); torch.testing.assert_close(g1, g2)
+
+@pytest.mark.parametrize('emb', ['random', 'identical'])
+@pytest.mark.parametrize('lab', ['random', 'one_class', 'singleton'])
+@pytest.mark.parametrize('margin', [0.5, 2.])
+def test_semihard_equals_pml(margin, lab, emb):
+    "pml's `TripletMarginLoss` with `TripletMarginMiner('semihard')`, both on unnormalised Euclidean distances (pml normalises by default)"
+    from pytorch_metric_learning import miners, distances
+    dist = distances.LpDistance(normalize_embeddings=False)
+    loss,miner = pml.TripletMarginLoss(margin=margin, distance=dist),miners.TripletMarginMiner(margin, 'semihard', distance=dist)
+    x,t = embeddings(emb, 12),labels(lab, 12)
+    v1,g1 = value_and_grad(TripletLossFlat(margin=margin, mining='semihard'), x, t)
+    v2,g2 = value_and_grad(lambda x, t: loss(x, t, miner(x, t)), x, t)
+    torch.testing.assert_close(v1, v2, atol=1e-6, rtol=0)
+    torch.testing.assert_close(g1, g2, atol=1e-6, rtol=0)

@@ -17,6 +17,17 @@ def triplet_ref(x, t, m=0.5, mining='batch_hard'):
         out.append(F.relu(dp.max()-dn.min()+m) if mining=='batch_hard' else F.relu(dp[:,None]-dn[None]+m).sum())
     return torch.stack(out)
 def triplet_all_ref(x, t): return triplet_ref(x, t, 0.5, 'batch_all')
+def semihard_ref(x, t, m=0.5):
+    "Per anchor: the sum of d(a,p)-d(a,n)+m over the triplets with 0 < d(a,n)-d(a,p) <= m (Schroff et al. 2015)"
+    n = len(t); out = []
+    for a in range(n):
+        ts = [(dist(x[a], x[p]), dist(x[a], x[k])) for p in range(n) for k in range(n) if p!=a and t[p]==t[a] and t[k]!=t[a]]
+        out.append(sum((dp-dn+m for dp,dn in ts if 0<dn-dp<=m), x.new_zeros(())))
+    return torch.stack(out)
+def n_semihard(x, t):
+    n = len(t)
+    return torch.tensor(sum(int(0<dist(x[a], x[k])-dist(x[a], x[p])<=0.5) for a in range(n) for p in range(n) for k in range(n)
+                            if p!=a and t[p]==t[a] and t[k]!=t[a]))
 def n_triplets(t, mining):
     "'mean''s denominator: anchors with a positive and a negative, or every (anchor, positive, negative)"
     same = t[:,None]==t[None]; pos = same.sum(1)-1; neg = (~same).sum(1)
@@ -69,6 +80,8 @@ CASES = [
     case('TripletLossFlat-batch_hard', lambda: TripletLossFlat(margin=0.5), emb_data, triplet_ref, 'emb', mean_den=n_hard, n_out=4, batchwise=True),
     case('TripletLossFlat-batch_all', lambda: TripletLossFlat(margin=0.5, mining='batch_all'), emb_data, triplet_all_ref, 'emb',
          mean_den=n_all, n_out=4, batchwise=True),
+    case('TripletLossFlat-semihard', lambda: TripletLossFlat(margin=0.5, mining='semihard'), emb_data, semihard_ref, 'emb',
+         mean_den=n_semihard, n_out=4, batchwise=True),
     case('ContrastiveLossFlat', lambda: ContrastiveLossFlat(margin=1.5), emb_data, contrastive_ref, 'emb', mean_den=n_pairs, n_out=4, batchwise=True),
     case('CosineEmbeddingLossFlat', lambda: CosineEmbeddingLossFlat(margin=0.2), pair_data, cosine_ref, 'pair', n_out=8,
          tail=lambda: torch.nn.Unflatten(1, (2, 4))),
