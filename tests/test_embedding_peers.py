@@ -1,4 +1,4 @@
-"Embedding losses against pytorch-metric-learning 2.9 (and torch's `nn.HingeEmbeddingLoss`): values and gradients in float64"
+"Embedding losses against pytorch-metric-learning 2.9, and torch's `nn.HingeEmbeddingLoss`: values and gradients"
 import pytest, torch, torch.nn as nn
 from fastai_losses.all import *
 
@@ -52,7 +52,7 @@ def test_ntxent_equals_pml(tau, lab, emb):
     torch.testing.assert_close(g1, g2, atol=1e-6, rtol=0)
 
 def test_reductions():
-    "'sum' is the sum of 'none'; 'mean' divides it by anchors with a positive (SupCon) or positive pairs (NT-Xent), as pml"
+    "'sum' sums 'none'; 'mean' divides it by anchors with a positive (SupCon) or positive pairs (NT-Xent), as pml"
     x,t = embeddings('random', 12),labels('singleton', 12)
     for lf,den in [(SupConLossFlat(), (t[:,None]==t[None]).sum(1).gt(1).sum()), (MultiSimilarityLossFlat(), 12)]:
         none = lf.__class__(reduction='none')(x, t)
@@ -84,10 +84,11 @@ def test_hinge_equals_torch(margin):
 @pytest.mark.parametrize('lab', ['random', 'one_class', 'singleton'])
 @pytest.mark.parametrize('margin', [0.5, 2.])
 def test_semihard_equals_pml(margin, lab, emb):
-    "pml's `TripletMarginLoss` with `TripletMarginMiner('semihard')`, both on unnormalised Euclidean distances (pml normalises by default)"
+    "pml's `TripletMarginLoss` and `TripletMarginMiner('semihard')` on unnormalised distances (pml normalises)"
     from pytorch_metric_learning import miners, distances
     dist = distances.LpDistance(normalize_embeddings=False)
-    loss,miner = pml.TripletMarginLoss(margin=margin, distance=dist),miners.TripletMarginMiner(margin, 'semihard', distance=dist)
+    loss = pml.TripletMarginLoss(margin=margin, distance=dist)
+    miner = miners.TripletMarginMiner(margin, 'semihard', distance=dist)
     x,t = embeddings(emb, 12),labels(lab, 12)
     v1,g1 = value_and_grad(TripletLossFlat(margin=margin, mining='semihard'), x, t)
     v2,g2 = value_and_grad(lambda x, t: loss(x, t, miner(x, t)), x, t)

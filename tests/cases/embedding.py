@@ -21,13 +21,14 @@ def semihard_ref(x, t, m=0.5):
     "Per anchor: the sum of d(a,p)-d(a,n)+m over the triplets with 0 < d(a,n)-d(a,p) <= m (Schroff et al. 2015)"
     n = len(t); out = []
     for a in range(n):
-        ts = [(dist(x[a], x[p]), dist(x[a], x[k])) for p in range(n) for k in range(n) if p!=a and t[p]==t[a] and t[k]!=t[a]]
+        ts = [(dist(x[a], x[p]), dist(x[a], x[k])) for p in range(n) for k in range(n)
+              if p!=a and t[p]==t[a] and t[k]!=t[a]]
         out.append(sum((dp-dn+m for dp,dn in ts if 0<dn-dp<=m), x.new_zeros(())))
     return torch.stack(out)
 def n_semihard(x, t):
     n = len(t)
-    return torch.tensor(sum(int(0<dist(x[a], x[k])-dist(x[a], x[p])<=0.5) for a in range(n) for p in range(n) for k in range(n)
-                            if p!=a and t[p]==t[a] and t[k]!=t[a]))
+    return torch.tensor(sum(int(0<dist(x[a], x[k])-dist(x[a], x[p])<=0.5) for a in range(n) for p in range(n)
+                            for k in range(n) if p!=a and t[p]==t[a] and t[k]!=t[a]))
 def n_triplets(t, mining):
     "'mean''s denominator: anchors with a positive and a negative, or every (anchor, positive, negative)"
     same = t[:,None]==t[None]; pos = same.sum(1)-1; neg = (~same).sum(1)
@@ -46,7 +47,7 @@ def cosine_ref(x, t, m=0.2):
 def ranking_ref(x, t): return F.relu(-t*(x[:,0]-x[:,1])+0.3)
 def cos_sim(x): return F.normalize(x, dim=1)@F.normalize(x, dim=1).T
 def supcon_ref(x, t, tau=0.1):
-    "Per anchor: minus the mean log-softmax (over every other item) of its positives; 0 without a positive, or a negative in the batch"
+    "Per anchor: minus the mean log-softmax (over all other items) of its positives; 0 with no positive or no negative"
     s,n = cos_sim(x)/tau,len(t); out = []
     for i in range(n):
         ks = [k for k in range(n) if k!=i]; ps = [p for p in ks if t[p]==t[i]]
@@ -59,7 +60,8 @@ def ms_ref(x, t, a=2., b=50., lam=0.5):
     s,n = cos_sim(x),len(t); out = []
     for i in range(n):
         ps = [s[i,p] for p in range(n) if p!=i and t[p]==t[i]]; ns = [s[i,k] for k in range(n) if t[k]!=t[i]]
-        out.append(torch.log(1+sum(torch.exp(-a*(v-lam)) for v in ps))/a + torch.log(1+sum(torch.exp(b*(v-lam)) for v in ns))/b)
+        out.append(torch.log(1+sum(torch.exp(-a*(v-lam)) for v in ps))/a
+                   + torch.log(1+sum(torch.exp(b*(v-lam)) for v in ns))/b)
     return torch.stack(out)
 def views_data(n, dt, g): return torch.randn(n, 2, 4, dtype=dt, generator=g), torch.randint(0, 3, (n,), generator=g)
 def ntxent_ref(x, t, tau=0.07):
@@ -80,14 +82,17 @@ CASES = [
     case('TripletLossFlat-batch_hard', lambda: TripletLossFlat(margin=0.5), emb_data, triplet_ref, 'emb', mean_den=n_hard, n_out=4, batchwise=True),
     case('TripletLossFlat-batch_all', lambda: TripletLossFlat(margin=0.5, mining='batch_all'), emb_data, triplet_all_ref, 'emb',
          mean_den=n_all, n_out=4, batchwise=True),
-    case('TripletLossFlat-semihard', lambda: TripletLossFlat(margin=0.5, mining='semihard'), emb_data, semihard_ref, 'emb',
-         mean_den=n_semihard, n_out=4, batchwise=True),
+    case('TripletLossFlat-semihard', lambda: TripletLossFlat(margin=0.5, mining='semihard'), emb_data, semihard_ref,
+         'emb', mean_den=n_semihard, n_out=4, batchwise=True),
     case('ContrastiveLossFlat', lambda: ContrastiveLossFlat(margin=1.5), emb_data, contrastive_ref, 'emb', mean_den=n_pairs, n_out=4, batchwise=True),
     case('CosineEmbeddingLossFlat', lambda: CosineEmbeddingLossFlat(margin=0.2), pair_data, cosine_ref, 'pair', n_out=8,
          tail=lambda: torch.nn.Unflatten(1, (2, 4))),
-    case('SupConLossFlat', lambda: SupConLossFlat(), emb_data, supcon_ref, 'emb', mean_den=n_supcon, n_out=4, batchwise=True),
-    case('MultiSimilarityLossFlat', lambda: MultiSimilarityLossFlat(), emb_data, ms_ref, 'emb', n_out=4, batchwise=True),
-    case('NTXentLossFlat', lambda: NTXentLossFlat(), views_data, ntxent_ref, 'emb', mean_den=n_ntxent, n_out=8, batchwise=True,
+    case('SupConLossFlat', lambda: SupConLossFlat(), emb_data, supcon_ref, 'emb', mean_den=n_supcon, n_out=4,
+         batchwise=True),
+    case('MultiSimilarityLossFlat', lambda: MultiSimilarityLossFlat(), emb_data, ms_ref, 'emb', n_out=4,
+         batchwise=True),
+    case('NTXentLossFlat', lambda: NTXentLossFlat(), views_data, ntxent_ref, 'emb', mean_den=n_ntxent, n_out=8,
+         batchwise=True,
          tail=lambda: torch.nn.Unflatten(1, (2, 4))),
     case('HingeEmbeddingLossFlat', lambda: HingeEmbeddingLossFlat(margin=1.5), hinge_data, hinge_ref, 'rank', n_out=1),
     case('MarginRankingLossFlat', lambda: MarginRankingLossFlat(margin=0.3), rank_data, ranking_ref, 'rank', n_out=2),
