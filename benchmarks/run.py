@@ -64,6 +64,12 @@ def peers():
     if tl:
         tls,tasl,tpoly = tl.LabelSmoothingCrossEntropy(0.1),tl.AsymmetricLossMultiLabel(gamma_neg=4, gamma_pos=1, clip=0.05),_try(lambda: tl.PolyCrossEntropy(epsilon=1.))
         P['timm'] = dict(ls=tls, asl=tasl, **({'poly': tpoly} if tpoly else {}))
+    ml = _try(lambda: __import__('pytorch_metric_learning.losses', fromlist=['x']))
+    if ml: # issue 27: pml takes every view as an embedding, the label repeated per view
+        nt = ml.NTXentLoss()
+        P.setdefault('pml', {}).update(supcon=ml.SupConLoss(), ms=ml.MultiSimilarityLoss(), # beside the margin losses
+                        ntxent=lambda x,t: nt(x.flatten(0, 1), t.repeat_interleave(x.shape[1])))
+    P['torch'] = dict(hinge=torch.nn.HingeEmbeddingLoss(margin=1.))
     return P
 
 _PML = {}
@@ -94,6 +100,9 @@ def seg_data(s, dev):     return lambda: (torch.randn(*s, device=dev), torch.ran
 def segb_data(s, dev):    return lambda: (torch.randn(*s, device=dev), (torch.rand((s[0],)+s[2:], device=dev)>0.5).float())
 def img_data(s, dev):     return lambda: (torch.rand(*s, device=dev), torch.rand(*s, device=dev))
 def reg_data(n, dev):     return lambda: (torch.randn(n, device=dev), torch.randn(n, device=dev))
+def emb_data(s, dev):     return lambda: (torch.randn(*s, device=dev), torch.randint(0, s[0]//8, (s[0],), device=dev)) # 8 per class
+def view_data(s, dev):    return lambda: (torch.randn(*s, device=dev), torch.arange(s[0], device=dev)) # SimCLR: one id per item
+def sign_data(n, dev):    return lambda: (torch.rand(n, device=dev)*2, torch.where(torch.rand(n, device=dev)>0.5, 1, -1))
 
 def cases(quick, dev):
     cls = [(4096, 37), (256, 1000)] + ([(8*64, 32000)] if quick else [(8*512, 32000)])
@@ -137,6 +146,12 @@ def cases(quick, dev):
             ours = cls(EMB_CLASSES, 128); ours.to(dev) # `BaseLoss.to` returns None
             _EMB_OURS[({'arcface': 'ArcFaceLoss', 'cosface': 'CosFaceLoss'}.get(name, 'SubCenterArcFaceLoss'), (n, 128))] = ours
             C.append((name, ours, cls_data_emb(n, 128, dev), None, f"({n}, 128)"))
+    for n in ((256,) if quick else (256, 1024)): # issue 27: metric learning, embeddings of dimension 128, against pml
+        e,v = (n, 128),(n//2, 2, 128) # NT-Xent: n embeddings as n/2 items of two views
+        C += [('supcon', SupConLossFlat(), emb_data(e, dev), None, str(e)), ('ms', MultiSimilarityLossFlat(), emb_data(e, dev), None, str(e))]
+        # pml's NT-Xent holds a (positive pairs, negative pairs) matrix: 1024 views take ~4 GiB per copy, beyond this machine
+        if n<=256 or dev=='cuda': C += [('ntxent', NTXentLossFlat(), view_data(v, dev), None, str(v))]
+    C += [('hinge', HingeEmbeddingLossFlat(), sign_data(reg, dev), None, f"({reg},)")]
     return C
 
 EMB_CLASSES,_EMB_OURS = 100,{}

@@ -15,8 +15,10 @@ from .core import shape_of
 
 # %% auto #0
 __all__ = ['minings', 'pairwise_distances', 'triplet_loss', 'TripletLoss', 'contrastive_loss', 'ContrastiveLoss', 'RowFlat',
-           'MinedFlat', 'TripletLossFlat', 'ContrastiveLossFlat', 'CosineEmbeddingLoss', 'MarginRankingLoss',
-           'PairFlat', 'CosineEmbeddingLossFlat', 'MarginRankingLossFlat']
+           'MinedFlat', 'TripletLossFlat', 'ContrastiveLossFlat', 'supcon_loss', 'SupConLoss', 'ntxent_loss',
+           'NTXentLoss', 'multi_similarity_loss', 'MultiSimilarityLoss', 'NormedFlat', 'SupConLossFlat',
+           'MultiSimilarityLossFlat', 'NTXentLossFlat', 'CosineEmbeddingLoss', 'MarginRankingLoss', 'PairFlat',
+           'CosineEmbeddingLossFlat', 'MarginRankingLossFlat', 'HingeEmbeddingLossFlat']
 
 # %% ../nbs/06_embedding.ipynb #5ce7711e
 def pairwise_distances(x:Tensor, *, squared:bool=False)->Tensor:
@@ -32,14 +34,14 @@ def _masks(targ:Tensor):
     eye = torch.eye(len(targ), dtype=torch.bool, device=targ.device)
     return same&~eye,~same
 
-minings = ('batch_hard','batch_all')
+minings = ('batch_hard','batch_all','semihard')
 
 def triplet_loss(
     inp:Tensor, # Embeddings (N,D)
     targ:Tensor, # Class labels (N,)
     *,
     margin:float=1., # Margin between positive and negative distances
-    mining:str='batch_hard', # 'batch_hard': hardest positive and negative per anchor; 'batch_all': every valid triplet
+    mining:str='batch_hard', # 'batch_hard', 'batch_all' (every triplet) or 'semihard' (Schroff et al. 2015)
     reduction:str='mean',
 )->Tensor:
     "Triplet loss $[d(a,p)-d(a,n)+m]_+$ mined in the batch (Hermans et al. 2017, eq. 4 batch hard, eq. 5 batch all)"
@@ -53,7 +55,10 @@ def triplet_loss(
         loss = torch.where(valid, F.relu(d_ap-torch.where(valid, d_an, 0)+margin), 0)
         return reduce_loss(loss, reduction, valid.sum())
     trip = pos[:,:,None]&neg[:,None,:] # (a,p,n)
-    loss = (F.relu(d[:,:,None]-d[:,None,:]+margin)*trip).sum((1,2))
+    v = d[:,:,None]-d[:,None,:]+margin
+    # Semi-hard (Schroff et al. 2015, eq. 4): the negative is farther than the positive, but within the margin
+    if mining=='semihard': trip = trip&(v>=0)&(v<margin)
+    loss = (F.relu(v)*trip).sum((1,2))
     return reduce_loss(loss, reduction, trip.sum())
 
 class TripletLoss(nn.Module):
@@ -149,6 +154,113 @@ class ContrastiveLossFlat(MinedFlat):
     "Contrastive loss over all pairs in the batch (Hadsell et al. 2006) on embeddings and class labels"
     def __init__(self, **kwargs): super().__init__(ContrastiveLoss, **kwargs)
 
+# %% ../nbs/06_embedding.ipynb #84ba9f00
+def _cos_sim(x:Tensor)->Tensor:
+    "Cosine similarities (N,N) between the rows of `x`, in float32 or above (pml's `CosineSimilarity`)"
+    with torch.autocast(x.device.type, enabled=False):
+        x = F.normalize(to_float32(x), dim=1)
+        return x@x.T
+
+def _masked_lse(s:Tensor, keep:Tensor, add_one:bool=False)->Tensor:
+    "Row-wise log-sum-exp of `s` where `keep` (and an extra 0 if `add_one`); an empty row: -inf, or 0"
+    s = s.masked_fill(~keep, float('-inf'))
+    if add_one: s = torch.cat([s, s.new_zeros(len(s), 1)], 1)
+    return s.logsumexp(1)
+
+def supcon_loss(
+    inp:Tensor, # Embeddings (N,D); normalised inside
+    targ:Tensor, # Class labels (N,)
+    *,
+    temperature:float=0.1, # Softmax temperature $\tau$
+    reduction:str='mean',
+)->Tensor:
+    "Supervised contrastive loss $L^{sup}_{out}$ on cosine similarities over `temperature` (Khosla et al. 2020, eq. 2)"
+    s = _cos_sim(inp)/temperature
+    pos,neg = _masks(targ)
+    log_prob = s-_masked_lse(s, pos|neg)[:,None]
+    n_pos = pos.sum(1)
+    # As pml: a batch with no negative (or no positive) pair gives 0, and an anchor without a positive gives 0
+    valid = (n_pos>0)&neg.any()
+    loss = -torch.where(pos, log_prob, 0).sum(1)/n_pos.clamp_min(1)
+    return reduce_loss(torch.where(valid, loss, 0), reduction, valid.sum())
+
+class SupConLoss(nn.Module):
+    "Module form of `supcon_loss`"
+    def __init__(self, *, temperature:float=0.1, reduction:str='mean'): super().__init__(); store_attr()
+    def extra_repr(self): return f"temperature={self.temperature}"
+    def forward(self, inp, targ): return supcon_loss(inp, targ, temperature=self.temperature, reduction=self.reduction)
+
+def ntxent_loss(
+    inp:Tensor, # Embeddings (M,D) of every view; normalised inside
+    targ:Tensor, # Labels (M,): views that share a label are positives (pml's convention)
+    *,
+    temperature:float=0.07, # Softmax temperature $\tau$
+    reduction:str='mean',
+)->Tensor:
+    "NT-Xent: softmax of a positive among the negatives at `temperature`, per pair (Chen et al. 2020, eq. 1)"
+    s = _cos_sim(inp)/temperature
+    pos,neg = _masks(targ)
+    # -log softmax over {p} ∪ negatives of a = softplus(lse_n s_an - s_ap); an anchor with no negative gives 0
+    pair = F.softplus(_masked_lse(s, neg)[:,None]-s)
+    valid = pos&neg.any() # as pml: a batch with no negative pair gives 0
+    loss = torch.where(valid, pair, 0).sum(1) # per view: the sum over its positive pairs
+    return reduce_loss(loss, reduction, valid.sum())
+
+class NTXentLoss(nn.Module):
+    "Module form of `ntxent_loss` on views stacked per item (N,V,D) and item labels (N,); 'none': one per view"
+    def __init__(self, *, temperature:float=0.07, reduction:str='mean'): super().__init__(); store_attr()
+    def extra_repr(self): return f"temperature={self.temperature}"
+    def forward(self, inp, targ):
+        return ntxent_loss(inp.flatten(0, 1), targ.repeat_interleave(inp.shape[1]), temperature=self.temperature,
+                           reduction=self.reduction)
+
+def multi_similarity_loss(
+    inp:Tensor, # Embeddings (N,D); normalised inside
+    targ:Tensor, # Class labels (N,)
+    *,
+    alpha:float=2., # Weight $\alpha$ of the positive pairs
+    beta:float=50., # Weight $\beta$ of the negative pairs
+    base:float=0.5, # Similarity margin $\lambda$
+    reduction:str='mean',
+)->Tensor:
+    "Multi-similarity loss around `base`, weights `alpha` (positives) and `beta` (negatives) (Wang et al. 2019, eq. 10)"
+    s = _cos_sim(inp)
+    pos,neg = _masks(targ)
+    loss = _masked_lse(alpha*(base-s), pos, True)/alpha + _masked_lse(beta*(s-base), neg, True)/beta
+    return reduce_loss(loss, reduction)
+
+class MultiSimilarityLoss(nn.Module):
+    "Module form of `multi_similarity_loss`"
+    def __init__(self, *, alpha:float=2., beta:float=50., base:float=0.5, reduction:str='mean'):
+        super().__init__(); store_attr()
+    def extra_repr(self): return f"alpha={self.alpha}, beta={self.beta}, base={self.base}"
+    def forward(self, inp, targ):
+        return multi_similarity_loss(inp, targ, alpha=self.alpha, beta=self.beta, base=self.base,
+                                     reduction=self.reduction)
+
+class NormedFlat(MinedFlat):
+    "A `MinedFlat` on cosine similarities: `activation` L2-normalises the embeddings, `decodes` keeps them"
+    def activation(self, x): return F.normalize(x, dim=-1)
+
+@delegates(SupConLoss)
+class SupConLossFlat(NormedFlat):
+    "Supervised contrastive loss (Khosla et al. 2020) on embeddings (N,D) and class labels (N,)"
+    def __init__(self, **kwargs): super().__init__(SupConLoss, **kwargs)
+
+@delegates(MultiSimilarityLoss)
+class MultiSimilarityLossFlat(NormedFlat):
+    "Multi-similarity loss (Wang et al. 2019) on embeddings (N,D) and class labels (N,)"
+    def __init__(self, **kwargs): super().__init__(MultiSimilarityLoss, **kwargs)
+
+@delegates(NTXentLoss)
+class NTXentLossFlat(NormedFlat):
+    "NT-Xent (SimCLR, Chen et al. 2020) on two views per item (N,2,D) and item labels (N,); 'none' is per view"
+    def check_rows(self, nm, inp, targ):
+        if inp.ndim!=3 or inp.shape[1]!=2:
+            raise ValueError(f"{nm}: input {shape_of(inp)}; expected two views (N, 2, D)")
+        super().check_rows(nm, inp[:,0], targ)
+    def __init__(self, **kwargs): super().__init__(NTXentLoss, **kwargs)
+
 # %% ../nbs/06_embedding.ipynb #3716fcca
 class _PairModule:
     "Unpack a stacked pair input (N,2,...) into torch's two-input form"
@@ -188,3 +300,15 @@ class MarginRankingLossFlat(PairFlat):
     pair_ndim,pair_shape,thresh = 2,'(N, 2)',0.
     def __init__(self, **kwargs): super().__init__(MarginRankingLoss, **kwargs)
     def activation(self, x): return x[:,0]-x[:,1]
+
+# %% ../nbs/06_embedding.ipynb #05c856fb
+@delegates(nn.HingeEmbeddingLoss)
+class HingeEmbeddingLossFlat(FlatLoss):
+    "Same as `nn.HingeEmbeddingLoss(margin)` on distances and targets ±1, flattened; `decodes` gives 1 below `thresh`"
+    def __init__(self, *,
+        thresh:float|None=None, # Distances below it decode to 1 (similar); `None`: `margin/2`
+        axis:int=-1, **kwargs):
+        super().__init__(nn.HingeEmbeddingLoss, axis=axis, floatify=True, is_2d=False, **kwargs)
+        self.thresh = self.func.margin/2 if thresh is None else thresh # halfway between the two ideal distances
+    def activation(self, x): return x
+    def decodes(self, x): return torch.where(x<self.thresh, 1, -1)
