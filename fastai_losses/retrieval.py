@@ -10,8 +10,8 @@ import torch, torch.nn.functional as F
 from torch import Tensor
 from .core import * # first: it silences fastai's torch.jit deprecation warning while fastai is imported
 from fastai.data.core import TfmdDL
-from fastai.learner import Metric
-from fastai.torch_core import to_detach
+from functools import partial
+from fastai.metrics import AccumMetric
 
 # %% auto #0
 __all__ = ['MPerClassDL', 'recall_at_k', 'map_at_r', 'RecallAtK', 'MAPAtR']
@@ -113,14 +113,13 @@ def map_at_r(
     return ((prec*hit).sum(1)/r).mean()
 
 # %% ../nbs/14_retrieval.ipynb #555334e3
-class _RetrievalMetric(Metric):
-    "Collects the validation embeddings and classes, and scores them all at once in `value`"
-    def __init__(self, distance:str='euclidean'):
+def _score(f, emb:Tensor, targ:Tensor, **kwargs)->float: return f(emb, targ, **kwargs).item()
+
+class _RetrievalMetric(AccumMetric):
+    "fastai's `AccumMetric` (embeddings and classes gathered over the validation set), scored at once by `f`"
+    def __init__(self, f, name:str, distance:str='euclidean', **kwargs):
         self.distance = check_choice('distance', distance, _distances)
-    def reset(self): self.embs,self.targs = [],[]
-    def accumulate(self, learn):
-        self.embs.append(to_detach(learn.pred)); self.targs.append(to_detach(learn.y))
-    def _all(self): return torch.cat(self.embs), torch.cat(self.targs)
+        super().__init__(partial(_score, f), flatten=False, name=name, distance=distance, **kwargs)
 
 # %% ../nbs/14_retrieval.ipynb #8f549aa6
 class RecallAtK(_RetrievalMetric):
@@ -130,11 +129,8 @@ class RecallAtK(_RetrievalMetric):
         *,
         distance:str='euclidean', # 'euclidean' or 'cosine'
     ):
-        super().__init__(distance); self.k = k
-    @property
-    def value(self): return recall_at_k(*self._all(), self.k, distance=self.distance).item() if self.embs else None
-    @property
-    def name(self): return f'recall_at_{self.k}'
+        if not isinstance(k, int) or k<1: raise ValueError(f"`k` must be a positive int, got {k!r}")
+        super().__init__(recall_at_k, f'recall_at_{k}', distance, k=k); self.k = k
 
 # %% ../nbs/14_retrieval.ipynb #e72ea60c
 class MAPAtR(_RetrievalMetric):
@@ -142,9 +138,4 @@ class MAPAtR(_RetrievalMetric):
     def __init__(self,
         *,
         distance:str='euclidean', # 'euclidean' or 'cosine'
-    ):
-        super().__init__(distance)
-    @property
-    def value(self): return map_at_r(*self._all(), distance=self.distance).item() if self.embs else None
-    @property
-    def name(self): return 'map_at_r'
+    ): super().__init__(map_at_r, 'map_at_r', distance)
