@@ -224,11 +224,10 @@ def _mad_sigma(y:Tensor)->tuple:
     "Median and the robust scale 1.4826·MAD (the standard deviation for Gaussian data)"
     med = y.median(); return med,1.4826*(y-med).abs().median()
 
-def _thin_share(fg:Tensor)->float:
+def _thin_share(fg:Tensor, comps:list|None=None)->float:
     "Share of the foreground pixels of masks `fg` (N,d1,...) in thin components (`THIN_WIDTH`, `THIN_LENGTH`)"
     sk,thin,total = mask_skeleton(fg),0,int(fg.sum())
-    for m,s in zip(fg, sk):
-        lab,n = connected_components(m)
+    for (lab,n),s in zip(comps or map(connected_components, fg), sk):
         if not n: continue
         area = np.bincount(lab.ravel(), minlength=n+1)[1:]
         length = np.bincount(lab.ravel(), weights=s.numpy().ravel(), minlength=n+1)[1:]
@@ -236,9 +235,9 @@ def _thin_share(fg:Tensor)->float:
         thin += int(area[ok].sum())
     return thin/total if total else 0.
 
-def _component_sizes(fg:Tensor)->np.ndarray:
+def _component_sizes(fg:Tensor, comps:list|None=None)->np.ndarray:
     "The pixel counts of every connected foreground component of the masks `fg` (N,d1,...)"
-    out = [np.bincount(lab.ravel())[1:] for lab,n in map(connected_components, fg) if n]
+    out = [np.bincount(lab.ravel())[1:] for lab,n in (comps or map(connected_components, fg)) if n]
     return np.concatenate(out) if out else np.zeros(0, dtype=int)
 
 def measure(dls, *, max_batches:int=20)->dict:
@@ -266,8 +265,9 @@ def measure(dls, *, max_batches:int=20)->dict:
         fg = frac[1:]; rarest = fg[fg>0].min().item() if (fg>0).any() else 0.
         f.update(classes=n_cls, pixel_share=[round(v, 5) for v in frac.tolist()], rarest_foreground=rarest,
                  background_ratio=(frac[0].item()/rarest) if rarest else math.inf, masks_read=len(ys))
-        sz = _component_sizes(m>0)
-        f.update(thin_share=_thin_share(m>0), components=len(sz),
+        fg = m>0; comps = [connected_components(o) for o in fg] # labelled once, for both figures
+        sz = _component_sizes(fg, comps)
+        f.update(thin_share=_thin_share(fg, comps), components=len(sz),
                  small_share=float((sz<=SMALL_SIZE).mean()) if len(sz) else 0.,
                  median_component=float(np.median(sz)) if len(sz) else 0.)
     else:
