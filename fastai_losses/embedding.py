@@ -14,8 +14,8 @@ from .core import *
 from .core import shape_of
 
 # %% auto #0
-__all__ = ['minings', 'pairwise_distances', 'triplet_loss', 'TripletLoss', 'contrastive_loss', 'ContrastiveLoss', 'RowFlat',
-           'MinedFlat', 'TripletLossFlat', 'ContrastiveLossFlat', 'supcon_loss', 'SupConLoss', 'ntxent_loss',
+__all__ = ['emb_distances', 'minings', 'pairwise_distances', 'triplet_loss', 'TripletLoss', 'contrastive_loss', 'ContrastiveLoss',
+           'RowFlat', 'MinedFlat', 'TripletLossFlat', 'ContrastiveLossFlat', 'supcon_loss', 'SupConLoss', 'ntxent_loss',
            'NTXentLoss', 'multi_similarity_loss', 'MultiSimilarityLoss', 'NormedFlat', 'SupConLossFlat',
            'MultiSimilarityLossFlat', 'NTXentLossFlat', 'CosineEmbeddingLoss', 'MarginRankingLoss', 'PairFlat',
            'CosineEmbeddingLossFlat', 'MarginRankingLossFlat', 'HingeEmbeddingLossFlat']
@@ -28,6 +28,20 @@ def pairwise_distances(x:Tensor, *, squared:bool=False)->Tensor:
         sq = (x*x).sum(1)
         d2 = (sq[:,None]+sq[None]-2*x@x.T).clamp_min(0)
     return d2 if squared else d2.clamp_min(1e-12).sqrt() # the clamp keeps sqrt's gradient finite at 0
+
+def _cos_sim(x:Tensor)->Tensor:
+    "Cosine similarities (N,N) between the rows of `x`, in float32 or above (pml's `CosineSimilarity`)"
+    with torch.autocast(x.device.type, enabled=False):
+        x = F.normalize(to_float32(x), dim=1)
+        return x@x.T
+
+emb_distances = ('euclidean','cosine')
+
+def _distances(x:Tensor, distance:str, squared:bool=False)->Tensor:
+    "Euclidean distances, or cosine distances $1-\\cos$ (pml's `CosineSimilarity` as a distance), (N,N)"
+    if distance=='euclidean': return pairwise_distances(x, squared=squared)
+    d = (1-_cos_sim(x)).clamp_min(0)
+    return d*d if squared else d
 
 def _masks(targ:Tensor):
     same = targ[:,None]==targ[None]
@@ -42,11 +56,12 @@ def triplet_loss(
     *,
     margin:float=1., # Margin between positive and negative distances
     mining:str='batch_hard', # 'batch_hard', 'batch_all' (every triplet) or 'semihard' (Schroff et al. 2015)
+    distance:str='euclidean', # 'euclidean', or 'cosine': $d=1-\\cos$ on the normalised embeddings
     reduction:str='mean',
 )->Tensor:
     "Triplet loss $[d(a,p)-d(a,n)+m]_+$ mined in the batch (Hermans et al. 2017, eq. 4 batch hard, eq. 5 batch all)"
-    check_choice('mining', mining, minings)
-    d = pairwise_distances(to_float32(inp))
+    check_choice('mining', mining, minings); check_choice('distance', distance, emb_distances)
+    d = _distances(to_float32(inp), distance)
     pos,neg = _masks(targ)
     if mining=='batch_hard':
         valid = pos.any(1)&neg.any(1)
@@ -63,13 +78,15 @@ def triplet_loss(
 
 class TripletLoss(nn.Module):
     "Module form of `triplet_loss`"
-    def __init__(self, *, margin:float=1., mining:str='batch_hard', reduction:str='mean'):
+    def __init__(self, *, margin:float=1., mining:str='batch_hard', distance:str='euclidean', reduction:str='mean'):
         super().__init__()
         check_choice('mining', mining, minings, type(self).__name__)
+        check_choice('distance', distance, emb_distances, type(self).__name__)
         store_attr()
-    def extra_repr(self): return f"margin={self.margin}, mining={self.mining!r}"
+    def extra_repr(self): return f"margin={self.margin}, mining={self.mining!r}, distance={self.distance!r}"
     def forward(self, inp, targ):
-        return triplet_loss(inp, targ, margin=self.margin, mining=self.mining, reduction=self.reduction)
+        return triplet_loss(inp, targ, margin=self.margin, mining=self.mining, distance=self.distance,
+                            reduction=self.reduction)
 
 def _warn_no_triplet(targ:Tensor)->bool:
     "Warn, and return `True`, when no anchor in `targ` has both a positive and a negative (the loss is then 0)"
@@ -86,22 +103,27 @@ def contrastive_loss(
     targ:Tensor, # Class labels (N,)
     *,
     margin:float=1., # Dissimilar pairs closer than this are pushed apart
+    distance:str='euclidean', # 'euclidean', or 'cosine': $d=1-\\cos$ on the normalised embeddings
     reduction:str='mean',
 )->Tensor:
     "Contrastive loss on all pairs: $\\frac12 d^2$ same class, $\\frac12[m-d]_+^2$ else (Hadsell et al. 2006, eq. 4)"
+    check_choice('distance', distance, emb_distances)
     x = to_float32(inp)
-    d2 = pairwise_distances(x, squared=True)
+    d = _distances(x, distance)
+    d2 = pairwise_distances(x, squared=True) if distance=='euclidean' else d*d # squared: no sqrt at d=0
     pos,neg = _masks(targ)
-    pair = 0.5*torch.where(pos, d2, 0) + 0.5*torch.where(neg, F.relu(margin-d2.clamp_min(1e-12).sqrt())**2, 0)
+    pair = 0.5*torch.where(pos, d2, 0) + 0.5*torch.where(neg, F.relu(margin-d)**2, 0)
     n = len(targ)
     n_pairs = torch.tensor(n*(n-1)//2, device=x.device)
     return reduce_loss(pair.sum(1)/2, reduction, n_pairs) # each pair is split between its two items
 
 class ContrastiveLoss(nn.Module):
     "Module form of `contrastive_loss`"
-    def __init__(self, *, margin:float=1., reduction:str='mean'): super().__init__(); store_attr()
-    def extra_repr(self): return f"margin={self.margin}"
-    def forward(self, inp, targ): return contrastive_loss(inp, targ, margin=self.margin, reduction=self.reduction)
+    def __init__(self, *, margin:float=1., distance:str='euclidean', reduction:str='mean'):
+        super().__init__(); check_choice('distance', distance, emb_distances, type(self).__name__); store_attr()
+    def extra_repr(self): return f"margin={self.margin}, distance={self.distance!r}"
+    def forward(self, inp, targ):
+        return contrastive_loss(inp, targ, margin=self.margin, distance=self.distance, reduction=self.reduction)
 
 # %% ../nbs/06_embedding.ipynb #d104492e
 class RowFlat(FlatLoss):
@@ -133,7 +155,8 @@ class MinedFlat(RowFlat):
         if targ.is_floating_point() or targ.is_complex() or targ.dtype==torch.bool:
             raise TypeError(f"{nm}: target dtype {targ.dtype}; expected integer class labels")
     def prep_targ(self, targ): return targ.long()
-    def activation(self, x): return x
+    # With `distance='cosine'` the loss sees the normalised embeddings, so `activation` gives them, as `NormedFlat`
+    def activation(self, x): return F.normalize(x, dim=-1) if getattr(self, 'distance', '')=='cosine' else x
     def decodes(self, x): return x
 
 @delegates(TripletLoss)
@@ -155,12 +178,6 @@ class ContrastiveLossFlat(MinedFlat):
     def __init__(self, **kwargs): super().__init__(ContrastiveLoss, **kwargs)
 
 # %% ../nbs/06_embedding.ipynb #84ba9f00
-def _cos_sim(x:Tensor)->Tensor:
-    "Cosine similarities (N,N) between the rows of `x`, in float32 or above (pml's `CosineSimilarity`)"
-    with torch.autocast(x.device.type, enabled=False):
-        x = F.normalize(to_float32(x), dim=1)
-        return x@x.T
-
 def _masked_lse(s:Tensor, keep:Tensor, add_one:bool=False)->Tensor:
     "Row-wise log-sum-exp of `s` where `keep` (and an extra 0 if `add_one`); an empty row: -inf, or 0"
     s = s.masked_fill(~keep, float('-inf'))

@@ -94,3 +94,32 @@ def test_semihard_equals_pml(margin, lab, emb):
     v2,g2 = value_and_grad(lambda x, t: loss(x, t, miner(x, t)), x, t)
     torch.testing.assert_close(v1, v2, atol=1e-6, rtol=0)
     torch.testing.assert_close(g1, g2, atol=1e-6, rtol=0)
+
+@pytest.mark.parametrize('emb', ['random', 'identical'])
+@pytest.mark.parametrize('lab', ['random', 'one_class', 'singleton'])
+@pytest.mark.parametrize('mining', ['semihard', 'batch_all', 'batch_hard'])
+@pytest.mark.parametrize('margin', [0.2, 0.5])
+def test_cosine_triplet_equals_pml(margin, mining, lab, emb):
+    """`distance='cosine'` is pml's `CosineSimilarity`: semi-hard with its default reducer; batch-all (no miner) and
+    batch-hard (`BatchHardMiner`) summed, since pml's `AvgNonZeroReducer` counts only the triplets with a loss > 0"""
+    from pytorch_metric_learning import miners, distances, reducers
+    cs = distances.CosineSimilarity()
+    red = None if mining=='semihard' else reducers.SumReducer()
+    loss = pml.TripletMarginLoss(margin=margin, distance=cs, **({} if red is None else dict(reducer=red)))
+    miner = dict(semihard=miners.TripletMarginMiner(margin, 'semihard', distance=cs),
+                 batch_hard=miners.BatchHardMiner(distance=cs)).get(mining)
+    x,t = embeddings(emb, 12),labels(lab, 12)
+    ours = TripletLossFlat(margin=margin, mining=mining, distance='cosine', reduction='mean' if red is None else 'sum')
+    v1,g1 = value_and_grad(ours, x, t)
+    v2,g2 = value_and_grad(lambda x, t: loss(x, t, None if miner is None else miner(x, t)), x, t)
+    torch.testing.assert_close(v1, v2, atol=1e-6, rtol=0)
+    torch.testing.assert_close(g1, g2, atol=1e-6, rtol=0)
+
+def test_cosine_activation():
+    "With `distance='cosine'` the loss compares normalised embeddings, and `activation` gives them"
+    x = torch.randn(6, 4)*3
+    for lf in (TripletLossFlat(distance='cosine'), ContrastiveLossFlat(distance='cosine')):
+        torch.testing.assert_close(lf.activation(x).norm(dim=1), torch.ones(6))
+        torch.testing.assert_close(lf(x, torch.arange(6)%2), lf(lf.activation(x), torch.arange(6)%2))
+    torch.testing.assert_close(TripletLossFlat().activation(x), x)
+    with pytest.raises(ValueError, match="distance='cos'; expected one of"): ContrastiveLossFlat(distance='cos')

@@ -6,8 +6,9 @@ from .core import family_case, emb_data, pair_data, rank_data, pm1
 
 case = family_case('embedding')
 
-def dist(a, b): return (a-b).norm()
-def triplet_ref(x, t, m=0.5, mining='batch_hard'):
+def euclid(a, b): return (a-b).norm()
+def cos_dist(a, b): return 1-(a*b).sum()/(a.norm()*b.norm())
+def triplet_ref(x, t, m=0.5, mining='batch_hard', dist=euclid):
     "Per anchor: the hardest positive against the hardest negative, or the sum over every (positive, negative) pair"
     out = []
     for a in range(len(t)):
@@ -17,7 +18,8 @@ def triplet_ref(x, t, m=0.5, mining='batch_hard'):
         out.append(F.relu(dp.max()-dn.min()+m) if mining=='batch_hard' else F.relu(dp[:,None]-dn[None]+m).sum())
     return torch.stack(out)
 def triplet_all_ref(x, t): return triplet_ref(x, t, 0.5, 'batch_all')
-def semihard_ref(x, t, m=0.5):
+def triplet_cos_ref(x, t): return triplet_ref(x, t, 0.3, 'batch_hard', cos_dist)
+def semihard_ref(x, t, m=0.5, dist=euclid):
     "Per anchor: the sum of d(a,p)-d(a,n)+m over the triplets with 0 < d(a,n)-d(a,p) <= m (Schroff et al. 2015)"
     n = len(t); out = []
     for a in range(n):
@@ -25,7 +27,7 @@ def semihard_ref(x, t, m=0.5):
               if p!=a and t[p]==t[a] and t[k]!=t[a]]
         out.append(sum((dp-dn+m for dp,dn in ts if 0<dn-dp<=m), x.new_zeros(())))
     return torch.stack(out)
-def n_semihard(x, t):
+def n_semihard(x, t, dist=euclid):
     n = len(t)
     return torch.tensor(sum(int(0<dist(x[a], x[k])-dist(x[a], x[p])<=0.5) for a in range(n) for p in range(n)
                             for k in range(n) if p!=a and t[p]==t[a] and t[k]!=t[a]))
@@ -35,11 +37,12 @@ def n_triplets(t, mining):
     return ((pos>0)&(neg>0)).sum() if mining=='batch_hard' else (pos*neg).sum()
 def n_hard(x, t): return n_triplets(t, 'batch_hard')
 def n_all(x, t):  return n_triplets(t, 'batch_all')
-def contrastive_ref(x, t, m=1.5):
+def contrastive_ref(x, t, m=1.5, dist=euclid):
     "Per item: half its pairs' terms, so that the items' sum is the sum over pairs"
     n = len(t)
     def pair(i, j): return 0.5*dist(x[i], x[j])**2 if t[i]==t[j] else 0.5*F.relu(m-dist(x[i], x[j]))**2
     return torch.stack([sum(pair(i, j) for j in range(n) if j!=i)/2 if n>1 else x.new_zeros(()) for i in range(n)])
+def contrastive_cos_ref(x, t): return contrastive_ref(x, t, 0.8, cos_dist)
 def n_pairs(x, t): return len(t)*(len(t)-1)//2
 def cosine_ref(x, t, m=0.2):
     a,b = x[:,0],x[:,1]; c = (a*b).sum(1)/(a.norm(dim=1)*b.norm(dim=1))
@@ -84,7 +87,11 @@ CASES = [
          mean_den=n_all, n_out=4, batchwise=True),
     case('TripletLossFlat-semihard', lambda: TripletLossFlat(margin=0.5, mining='semihard'), emb_data, semihard_ref,
          'emb', mean_den=n_semihard, n_out=4, batchwise=True),
+    case('TripletLossFlat-cosine', lambda: TripletLossFlat(margin=0.3, distance='cosine'), emb_data, triplet_cos_ref, 'emb',
+         mean_den=n_hard, n_out=4, batchwise=True),
     case('ContrastiveLossFlat', lambda: ContrastiveLossFlat(margin=1.5), emb_data, contrastive_ref, 'emb', mean_den=n_pairs, n_out=4, batchwise=True),
+    case('ContrastiveLossFlat-cosine', lambda: ContrastiveLossFlat(margin=0.8, distance='cosine'), emb_data,
+         contrastive_cos_ref, 'emb', mean_den=n_pairs, n_out=4, batchwise=True),
     case('CosineEmbeddingLossFlat', lambda: CosineEmbeddingLossFlat(margin=0.2), pair_data, cosine_ref, 'pair', n_out=8,
          tail=lambda: torch.nn.Unflatten(1, (2, 4))),
     case('SupConLossFlat', lambda: SupConLossFlat(), emb_data, supcon_ref, 'emb', mean_den=n_supcon, n_out=4,
