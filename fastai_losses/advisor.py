@@ -18,6 +18,9 @@ from .classification import CrossEntropyLossFlat, FocalLossFlat, class_balanced_
 from .multilabel import BCEWithLogitsLossFlat, AsymmetricLossFlat
 from .segmentation import DiceLossFlat, ClDiceLossFlat, DiceCELossFlat, BoundaryLossFlat
 from .segmetrics import connected_components, mask_skeleton
+from .embedding import SupConLossFlat, TripletLossFlat
+from .margins import ArcFaceLossFlat
+from .retrieval import MPerClassDL
 
 # %% auto #0
 __all__ = ['IMBALANCE', 'OUTLIER_Z', 'OUTLIER_SHARE', 'SPARSE_DENSITY', 'MIN_ITEMS', 'THIN_WIDTH', 'THIN_LENGTH', 'THIN_SHARE',
@@ -183,8 +186,36 @@ class _HeavyTails(Rule):
                 f"{OUTLIER_SHARE:.0%}: MSE",
                 [('HuberLossFlat', f"for more than {OUTLIER_SHARE:.0%} outliers; here {s:.2%}")])
 
+class _Retrieval(Rule):
+    rule,task,min_items = 'retrieval','retrieval',False # asked for: the classes' sizes change the batches, not the loss
+    fires = "asked for: `recommend_loss(dls, retrieval=True)`, or the model's `emb_dim`"
+    loss = "ArcFaceLossFlat(n_classes, emb_dim) given `emb_dim`, else SupConLossFlat()"
+    why = ("a model that outputs embeddings for nearest-neighbour search is trained on them: ArcFace learns one centre "
+           "per class on the sphere and needs no partners in a batch; SupCon uses every same-class pair of the batch, "
+           "so its batches need `m` items per class (`MPerClassDL`)")
+    source = ("Deng et al. 2019, ArcFace; Khosla et al. 2020, Supervised Contrastive Learning; "
+              "Musgrave et al. 2020, A Metric Learning Reality Check")
+    def std(self): return SupConLossFlat()
+    def test(self, f): return True
+    def advise(self, f):
+        c = [v for v in f['counts'] if v]; m = max(2, min(4, min(c)))
+        size = f"{len(c)} classes of {int(np.median(c))} items (median; smallest {min(c)})"
+        mper = ("the training batches come from `MPerClassDL`" if f['partners'] else
+                f"build the training loader with `dl_type=MPerClassDL, m={m}` so that every item has partners")
+        tri = ('TripletLossFlat(mining="semihard", distance="cosine")',
+               "learns from the semi-hard triplets of a batch only; needs partners (`MPerClassDL`) as SupCon does")
+        if f['emb_dim']:
+            return (ArcFaceLossFlat(f['classes'], f['emb_dim']),
+                    f"retrieval on embeddings of {f['emb_dim']}: {size}; ArcFace's centres train with the model "
+                    "(its own parameter group) and it needs no partners in a batch",
+                    [('SupConLossFlat', f"no parameters, but every item needs a partner in its batch: {mper}"), tri])
+        return (SupConLossFlat(), f"retrieval: {size}; SupCon needs no class count nor embedding size, and {mper}",
+                [('ArcFaceLossFlat(n_classes, emb_dim)', "pass `emb_dim=` (the model's embedding size) to get it: "
+                  "one centre per class, no partners needed"), tri])
+
 # in the order `_advise` tries them
-_rules = [_ImbalancedClasses(), _SparseLabels(), _ThinStructures(), _SmallObjects(), _SmallStructures(), _HeavyTails()]
+_rules = [_ImbalancedClasses(), _SparseLabels(), _ThinStructures(), _SmallObjects(), _SmallStructures(), _HeavyTails(),
+          _Retrieval()]
 
 RULES = pd.DataFrame([r.row() for r in _rules] + [
     dict(rule='standard', task='any', fires=f"no rule fires, or fewer than {MIN_ITEMS} items",
@@ -319,9 +350,15 @@ def recommend_loss(
     dls, # fastai `DataLoaders` with one target
     *,
     max_batches:int=20, # For masks: the training batches read to measure the pixel shares
+    retrieval:bool=False, # The model outputs embeddings for nearest-neighbour search: a metric-learning loss
+    emb_dim:int|None=None, # The model's embedding size (implies `retrieval`), so that ArcFace's centres can be built
 )->Advice:
     "Measure the training targets of `dls`, pick a loss from `RULES`, and say why with the figures"
     f = measure(dls, max_batches=max_batches)
+    if retrieval or emb_dim is not None:
+        if f['task']!='single-label':
+            raise ValueError(f"recommend_loss: retrieval needs one class label per item; these targets are {f['task']}")
+        f.update(task='retrieval', emb_dim=emb_dim, partners=isinstance(getattr(dls, 'train', None), MPerClassDL))
     loss,rule,reason,alts = _advise(f)
     return Advice(loss, f['task'], rule, reason, f, alts)
 

@@ -72,7 +72,7 @@ def _leave_one_out(emb:Tensor, targ:Tensor, distance:str):
     "Labels of every other item sorted nearest first (N,N-1), and the number of same-class items R (N,) of each query"
     if emb.ndim!=2: raise ValueError(f"expected embeddings (N,D), got shape {tuple(emb.shape)}")
     if targ.shape!=emb.shape[:1]: raise ValueError(f"expected targets ({emb.shape[0]},), got shape {tuple(targ.shape)}")
-    emb = emb.double()
+    emb,targ = as_plain(emb).double(),as_plain(targ) # a model's `TensorImage` output fails to index a `TensorCategory`
     check_choice('distance', distance, _distances)
     if distance=='cosine': e = F.normalize(emb, dim=1); d = -(e@e.T)
     else: d = torch.cdist(emb, emb)

@@ -11,7 +11,7 @@ FLOORS = {
     **dict.fromkeys(['regression','classification','multilabel','segmentation','distribution','embedding','generation','margins'], 2),
     'multitarget': 3,
     'callback': 4, 'calibration': 4, 'advisor': 4, 'segmetrics': 4, 'retrieval': 4,
-    **dict.fromkeys(['lab.data','lab.models','lab.runner','lab.cli','lab.find'], 5),
+    **dict.fromkeys(['lab.data','lab.models','lab.runner','lab.cli','lab.find','lab.retrieve'], 5),
 }
 TOP = {'all', '__init__', '_modidx', 'lab.__init__'}
 

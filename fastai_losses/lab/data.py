@@ -14,17 +14,20 @@ import numpy as np, torch, torch.nn as nn, torch.nn.functional as F
 from fastcore.basics import store_attr
 from fastai.data.core import Datasets, DataLoaders
 from fastai.data.block import DataBlock, CategoryBlock
-from fastai.data.transforms import ItemGetter, Categorize, RandomSplitter, IntToFloatTensor, get_image_files
+from fastai.data.transforms import ItemGetter, Categorize, RandomSplitter, FuncSplitter, IntToFloatTensor
+from fastai.data.transforms import get_image_files
 from fastai.data.external import untar_data, URLs
 from fastai.vision.core import PILImage
 from fastai.vision.data import ImageBlock
 from fastai.vision.augment import Resize, RandomResizedCrop, Flip
 from fastai.torch_core import TensorImage, TensorMask
 from fastai.data.transforms import Normalize
+from ..retrieval import MPerClassDL
+
 
 # %% auto #0
 __all__ = ['PETS_ENV', 'imagenet_stats', 'shapes_codes', 'DataNotFound', 'pets_path', 'pets_label', 'RegexLabeller',
-           'species_label', 'pets_dls', 'digits_dls', 'shapes_item', 'shapes_dls']
+           'species_label', 'pets_dls', 'pets_retrieval_dls', 'digits_dls', 'shapes_item', 'shapes_dls']
 
 # %% ../../nbs/20_data.ipynb #bba2a812
 PETS_ENV = 'FASTAI_LOSSES_PETS'
@@ -122,6 +125,35 @@ def pets_dls(
     dblock = DataBlock(blocks=(ImageBlock,)+(CategoryBlock,)*len(labs), get_y=labs if len(labs)>1 else lab, n_inp=1,
                        splitter=RandomSplitter(valid_pct, seed=seed), item_tfms=item, batch_tfms=batch)
     return dblock.dataloaders(files, bs=bs, **kwargs)
+
+# %% ../../nbs/20_data.ipynb #fda82397
+def pets_retrieval_dls(
+    path:str|Path|None=None, # PETS folder; `pets_path()` when `None`
+    *,
+    held_out:int=7, # Breeds left out of training: every k-th of the sorted breeds, k = breeds//`held_out`
+    size:int=128, # Image side after resizing
+    bs:int=32, # Batch size, a multiple of `m`
+    m:int=4, # Items per breed in each training batch (`MPerClassDL`)
+    n_per_class:int|None=None, # Keep this many images per breed (quick runs)
+    seed:int=42, # Seed of the subsampling
+    stats:tuple=imagenet_stats, # Normalisation (mean, std) per channel
+    augment:bool=True, # Random crop and flips for training
+    **kwargs, # Passed to `DataBlock.dataloaders`
+):
+    "PETS by breed, split by class: training on all but `held_out` breeds, validation on those unseen breeds' images"
+    imgs,lab = _pets_images(pets_path(path)),pets_label('breed')
+    files = [f for f in get_image_files(imgs) if re.match(r'^.*_\d+\.jpg$', f.name)]
+    if n_per_class: files = _subsample(files, lab, n_per_class, None, lab, seed)
+    breeds = sorted({lab(f) for f in files})
+    if not 0<held_out<len(breeds)-1:
+        raise ValueError(f"held_out={held_out}; expected 1 to {len(breeds)-2} of the {len(breeds)} breeds")
+    unseen = set(breeds[::len(breeds)//held_out][:held_out]) # spread over the sorted names: cats and dogs both
+    item = [RandomResizedCrop(size, min_scale=0.75)] if augment else [Resize(size, method='squish')]
+    # the vocab holds every breed: fastai's `Categorize` would learn it from the training split and fail on the rest
+    dblock = DataBlock(blocks=(ImageBlock, CategoryBlock(vocab=breeds)), get_y=lab,
+                       splitter=FuncSplitter(lambda f: lab(f) in unseen), item_tfms=item,
+                       batch_tfms=([Flip()] if augment else [])+[Normalize.from_stats(*stats)])
+    return dblock.dataloaders(files, bs=bs, dl_type=MPerClassDL, m=m, **kwargs)
 
 # %% ../../nbs/20_data.ipynb #c3203f2d
 def digits_dls(
