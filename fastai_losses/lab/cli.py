@@ -15,6 +15,7 @@ from .data import *
 from .models import *
 from .runner import *
 from .find import *
+from .retrieve import *
 
 # %% auto #0
 __all__ = ['run_cli', 'main']
@@ -33,6 +34,12 @@ def _parser():
     c.add_argument('--losses', default=None,
                    help=f"comma-separated loss names, from: {', '.join(named_losses)}; for --data shapes from: "
                    f"{', '.join(seg_losses)} (default: ce,focal,ls,poly; ce,dice,dicece for shapes)")
+    c.add_argument('--task', default='classify', choices=['classify','retrieval'],
+                   help="'retrieval' trains embeddings on all but 7 PETS breeds and scores Recall@1 and MAP@R on "
+                   f"those 7, unseen (--data pets or a PETS folder; losses from: {', '.join(retrieval_names)}; "
+                   "default ce,arcface,supcon,triplet) (default: classify)")
+    c.add_argument('--m', type=int, default=4,
+                   help="--task retrieval: images per breed in a training batch (default: 4)")
     c.add_argument('--label', default='breed', choices=['breed','species'],
                    help="PETS labels: 37 breeds, or cat vs dog (default: breed)")
     c.add_argument('--arch', default=None, choices=archs, help="architecture; default small_cnn for digits "
@@ -85,6 +92,9 @@ def _parser():
     a.add_argument('--data', default='digits', help="'digits', 'pets', 'shapes' (masks), or a folder of images in "
                    "class subfolders (fastai's `ImageDataLoaders.from_folder` layout)")
     a.add_argument('--label', default='breed', choices=['breed','species'], help="PETS labels (default: breed)")
+    a.add_argument('--task', default='classify', choices=['classify','retrieval'], help="'retrieval': the model "
+                   "outputs embeddings for nearest-neighbour search (default: classify)")
+    a.add_argument('--emb-dim', type=int, default=None, help="--task retrieval: the model's embedding size")
     a.add_argument('--drop', default=None, help=_drop_help)
     a.add_argument('--n-per-class', type=int, default=None, help="keep this many items per class")
     a.add_argument('--seed', type=int, default=42, help="seed of the split (default: 42)")
@@ -125,7 +135,8 @@ def _advise_cli(p, a):
         else:
             if drop: raise ValueError("--drop works with --data digits or pets")
             dls = _folder_dls(a.data, a.seed)
-        adv = recommend_loss(dls)
+        if a.emb_dim is not None and a.task!='retrieval': raise ValueError("--emb-dim goes with --task retrieval")
+        adv = recommend_loss(dls, retrieval=a.task=='retrieval', emb_dim=a.emb_dim)
     except (ValueError, DataNotFound) as e:
         print(f"fastai-losses advise: error: {e}", file=sys.stderr); sys.exit(2)
     print(adv)
@@ -186,12 +197,38 @@ def _find_cli(p, a)->LossFind:
     print(res.verdict()) # last: who cannot be told apart, or who is ahead beyond the seed noise
     return res
 
+def _retrieval_cli(a)->RetrievalComparison:
+    "`fastai-losses compare --task retrieval`: `compare_retrieval` on PETS split by breed; table and verdict printed"
+    import matplotlib; matplotlib.use('Agg')
+    try:
+        if a.data in ('digits','shapes'): raise ValueError(f"--task retrieval runs on PETS: --data pets or a PETS "
+                                                           f"folder, got --data {a.data}")
+        if a.arch not in (None, 'efficientnet_lite0'):
+            raise ValueError(f"--task retrieval trains efficientnet_lite0 with an embedding head, got --arch {a.arch}")
+        if a.drop: raise ValueError("--drop: --task retrieval splits by breed and keeps every image")
+        path = None if a.data=='pets' else a.data
+        if path is not None and not Path(path).exists(): raise DataNotFound(f"--data {path}: no such folder")
+        names = (a.losses or 'ce,arcface,supcon,triplet').split(',')
+        dls = pets_retrieval_dls(path, size=a.size or 128, bs=a.bs or 32, m=a.m, n_per_class=a.n_per_class,
+                                 seed=a.seed, stats=arch_stats('efficientnet_lite0'))
+        res = compare_retrieval(dls, names, seeds=list(range(a.seed, a.seed+a.seeds)), epochs=a.epochs or 2,
+                                freeze_epochs=a.freeze_epochs, lr=a.lr or 1e-2, pretrained=not a.no_pretrained,
+                                quiet=a.quiet)
+    except (ValueError, DataNotFound, WeightsUnavailable) as e:
+        print(f"fastai-losses compare: error: {e}", file=sys.stderr); sys.exit(2)
+    print(res.results.to_string(index=False))
+    files = res.save(a.out)
+    print(f"wrote {', '.join(f.name for f in files)} to {Path(a.out)}/")
+    print(res.verdict())
+    return res
+
 def run_cli(argv=None)->LossComparison|LossFind|Advice:
     "Run `fastai-losses` on `argv`: the comparison (`compare`), the search (`find`) or the advice (`advise`)"
     p = _parser(); a = p.parse_args(argv)
     if a.cmd=='advise': return _advise_cli(p, a)
     if a.cmd=='find': return _find_cli(p, a)
-    for k in ('epochs','size','bs','n_per_class','lr','seeds'): _positive(p, a, k)
+    for k in ('epochs','size','bs','n_per_class','lr','seeds','m'): _positive(p, a, k)
+    if a.task=='retrieval': return _retrieval_cli(a)
     if a.freeze_epochs<0: p.error(f"--freeze-epochs must be 0 or more, got {a.freeze_epochs}")
     import matplotlib; matplotlib.use('Agg')
     try:

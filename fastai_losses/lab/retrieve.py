@@ -86,6 +86,15 @@ class RetrievalComparison:
             out.append(seed_verdict(per, f"{nm} on the unseen classes", higher_is_better=True))
         return '\n'.join(out)
     def __repr__(self): return f"{self.summary().round(3).to_string()}\n{self.verdict()}"
+    def save(self, out:str|Path)->list:
+        "Write `results.csv` and one `neighbours_<loss>.png` per loss (the first seed's model) to `out`"
+        import matplotlib.pyplot as plt
+        out = Path(out); out.mkdir(parents=True, exist_ok=True)
+        self.results.to_csv(out/'results.csv', index=False); files = [out/'results.csv']
+        for k,learn in self.learners.items():
+            f = out/f'neighbours_{k}.png'; fig = plot_neighbours(learn); fig.savefig(f, dpi=80); plt.close(fig)
+            files.append(f)
+        return files
 
 def compare_retrieval(
     dls, # `DataLoaders` split by class, such as `pets_retrieval_dls`'s
