@@ -200,3 +200,43 @@ def test_metrics_equal_pml_default_faiss():
     r = AccuracyCalculator(include=('precision_at_1','mean_average_precision_at_r')).get_accuracy(emb, targ)
     a = ours(emb, targ, 'euclidean')
     close_or_nan(a[0], r['precision_at_1']); close_or_nan(a[1], r['mean_average_precision_at_r'])
+
+# --- what users build: the advisor on an `MPerClassDL` DataBlock, the retrieval lab on PETS, fastai's tensor types ---
+
+def test_advisor_on_m_per_class_datablock():
+    "`recommend_loss(..., retrieval=True)` on the DataBlock above: SupCon, and the reason sees the partners"
+    from fastai_losses.advisor import recommend_loss
+    from fastai_losses.embedding import SupConLossFlat
+    from fastai_losses.margins import ArcFaceLossFlat
+    dls = digits_dls(40, 4, 0)
+    a = recommend_loss(dls, retrieval=True)
+    test_eq((a.task, a.rule, type(a.loss)), ('retrieval', 'retrieval', SupConLossFlat))
+    assert "come from `MPerClassDL`" in a.reason, a.reason
+    x,y = dls.one_batch(); l = a.loss(torch.randn(len(y), 16, requires_grad=True), y)
+    assert torch.isfinite(l) and l>0
+    a = recommend_loss(dls, emb_dim=16)
+    test_eq((type(a.loss), a.loss.centres.shape), (ArcFaceLossFlat, (10, 16)))
+    assert torch.isfinite(a.loss(torch.randn(len(y), 16), y))
+
+def test_metrics_on_fastai_tensor_types():
+    "A model's output on a `TensorImage` batch is a `TensorImage`; the labels a `TensorCategory`: same figures"
+    from fastai.torch_core import TensorImage, TensorCategory
+    g = torch.Generator().manual_seed(0)
+    e,t = torch.randn(30, 8, generator=g),torch.randint(0, 4, (30,), generator=g)
+    for f in (recall_at_k, map_at_r):
+        test_eq(f(TensorImage(e), TensorCategory(t), distance='cosine'), f(e, t, distance='cosine'))
+
+@needs_pets
+def test_retrieval_lab_on_pets(tmp_path):
+    "Unseen breeds only in validation, `m` per breed in training, and one quick run of `compare_retrieval`"
+    from fastai_losses.lab.data import pets_retrieval_dls
+    from fastai_losses.lab.retrieve import compare_retrieval
+    dls = pets_retrieval_dls(size=32, bs=8, m=2, num_workers=0)
+    tr,va = {int(y) for _,y in dls.train_ds},{int(y) for _,y in dls.valid_ds}
+    test_eq((len(tr), len(va)), (30, 7)); assert not tr&va
+    check_batches(dls.train, 2)
+    res = compare_retrieval(dls, ['arcface', 'supcon'], seeds=[0], epochs=1, freeze_epochs=0, emb_dim=8,
+                            pretrained=False)
+    assert res.results[['recall_at_1', 'map_at_r']].apply(lambda c: c.between(0, 1)).all().all()
+    test_eq([f.name for f in res.save(tmp_path)], ['results.csv', 'neighbours_arcface.png', 'neighbours_supcon.png'])
+    with pytest.raises(ValueError, match="held_out=0"): pets_retrieval_dls(held_out=0)
