@@ -14,7 +14,8 @@ from .core import *
 
 # %% auto #0
 __all__ = ['OneHotTargets', 'BCEWithLogitsLossFlat', 'binary_focal_loss', 'BinaryFocalLoss', 'BinaryFocalLossFlat',
-           'asymmetric_loss', 'AsymmetricLoss', 'AsymmetricLossFlat', 'MultiLabelSoftMarginLossFlat']
+           'asymmetric_loss', 'AsymmetricLoss', 'AsymmetricLossFlat', 'MultiLabelSoftMarginLossFlat', 'BCELossFlat',
+           'SoftMarginLossFlat']
 
 # %% ../nbs/03_multilabel.ipynb #03f348c7
 class OneHotTargets:
@@ -206,3 +207,76 @@ class MultiLabelSoftMarginLossFlat(OneHotTargets, SigmoidDecodes, FlatLoss):
     def check(self, inp, targ):
         super().check(inp, targ)
         check_class_weight(type(self).__name__, self.func.weight, inp.shape[self.axis])
+
+# %% ../nbs/03_multilabel.ipynb #c9cc893c
+_TINY,_EPS16 = 3.7e-44,2e-5 # e^-100, where torch clamps BCE's logarithm; float16: gradients 1/(p(1-p)) below 65504
+
+class _BCEProbs(nn.BCELoss):
+    "`nn.BCELoss` written out: logarithms clamped at -100 as torch does, but NaN propagates and autocast is no error"
+    def forward(self, inp, targ):
+        with torch.autocast(inp.device.type, enabled=False):
+            t = targ.to(inp.dtype)
+            # log of p clamped at `_TINY` first: log's gradient 1/p at p=0 would be inf, and inf·0 NaN
+            lp,lq = inp.clamp_min(_TINY).log().clamp_min(-100),(1-inp).clamp_min(_TINY).log().clamp_min(-100)
+            loss = -(t*lp + (1-t)*lq)
+            if self.weight is not None: loss = loss*self.weight.to(inp.dtype)
+            return reduce_loss(loss, self.reduction)
+
+class BCELossFlat(MissingTargets, FlatLoss):
+    "Same as `nn.BCELoss` on probabilities, flattened, as fastai's; `activation` and `decodes` do nothing, as fastai's"
+    unit_targets = True
+    @use_kwargs_dict(keep=True, reduction='mean')
+    def __init__(self, *args,
+        axis:int=-1, # Class axis
+        floatify:bool=True, # Convert `targ` to `float`
+        weight=None, # Per-class (or per-value) rescaling, broadcast along the last axis after flattening
+        ignore_index:int|float|None=None, # Target value of a missing label, left out of the sum and the mean
+        ignore_nan:bool=False, # Leave out NaN targets (missing labels) too
+        **kwargs):
+        if args: # fastai passes positional arguments on to `nn.BCELoss`, whose first is `weight`
+            if weight is not None: raise TypeError("BCELossFlat: weight given by position and by keyword")
+            weight,*args = args
+        weight = as_buffer(weight)
+        super().__init__(_BCEProbs, *args, axis=axis, floatify=floatify, is_2d=weight is not None and weight.numel()>1,
+                         weight=weight, **kwargs)
+        self.ignore_index,self.ignore_nan = ignore_index,ignore_nan
+    def check(self, inp, targ):
+        super().check(inp, targ)
+        check_class_weight(type(self).__name__, self.func.weight, inp.shape[self.axis], single_ok=True)
+    def check_range(self, inp, targ, kind):
+        "Targets and input probabilities in [0, 1], read on the first batch (and on every one with `check_values`)"
+        if (self._values_checked and not self.check_values) or torch.compiler.is_compiling(): return
+        p = inp.detach()
+        if ((p<0)|(p>1)).any(): # NaN passes: it propagates, as in every loss, unless `check_values`
+            raise ValueError(f"BCELossFlat: input holds {p.min().item():.4g} to {p.max().item():.4g}; expected "
+                             "probabilities in [0, 1] (the output of a sigmoid); for logits use BCEWithLogitsLossFlat")
+        super().check_range(inp, targ, kind)
+    def __call__(self, inp, targ, **kwargs):
+        # float16 probabilities at 0 or 1 would get a gradient 1/(p(1-p)) beyond float16's range, and inf·0 = NaN in the
+        # sigmoid before them (why CUDA autocast refuses `nn.BCELoss`): clamped to [2e-5, 1-2e-5] in float32
+        if inp.dtype==torch.float16: self.check(inp, targ); inp = inp.float().clamp(_EPS16, 1-_EPS16)
+        return super().__call__(inp, targ, **kwargs)
+    def activation(self, x): return x
+    def decodes(self, x): return x
+
+# %% ../nbs/03_multilabel.ipynb #8e3378ee
+class _SoftMargin(nn.SoftMarginLoss):
+    "`nn.SoftMarginLoss` as softplus(-y·x): torch's log(1+exp(-y·x)) is inf from y·x = -89 in float32"
+    def forward(self, inp, targ): return reduce_loss(F.softplus(-targ.to(inp.dtype)*inp), self.reduction)
+
+class SoftMarginLossFlat(FlatLoss):
+    "Same as `nn.SoftMarginLoss` on logits and targets ±1, flattened; `activation`: sigmoid, `decodes`: ±1"
+    def __init__(self, *,
+        thresh:float=0.5, # Threshold on the probability for `decodes`
+        axis:int=-1, **kwargs):
+        super().__init__(_SoftMargin, axis=axis, floatify=True, is_2d=False, **kwargs)
+        self.thresh = thresh
+    def check_range(self, inp, targ, kind):
+        "Read the targets on the first batch (and on every batch with `check_values`): ±1 only"
+        if (self._values_checked and not self.check_values) or torch.compiler.is_compiling(): return
+        bad = (targ!=1)&(targ!=-1)
+        if bad.any(): raise ValueError(f"SoftMarginLossFlat: target holds {targ[bad][0].item():g}; expected ±1 "
+                                       "(0/1 targets: use BCEWithLogitsLossFlat, or pass 2*t-1)")
+        self._values_checked = True
+    def activation(self, x): return torch.sigmoid(x)
+    def decodes(self, x): return torch.where(x>self.thresh, 1, -1)

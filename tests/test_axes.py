@@ -17,7 +17,8 @@ COUNTED = ('LogitAdjustedLossFlat', 'BalancedSoftmaxLossFlat') # made with one c
 def logit_adjusted(n, **kw): return LogitAdjustedLossFlat(class_counts=torch.arange(1., n+1)*10, tau=1.5, **kw)
 INDEX = params(loss_classes(c for c in CASES if c.kind=='cls' and not c.tail and c.family!='combination' and c.id not in COUNTED), plain)
 INDEX += params({focal_weighted: 'classification', logit_adjusted: 'classification'})
-SIGMOID = params(loss_classes(by_family('multilabel')), plain) + params({bce_pos_weight: 'multilabel'})
+# one logit per target (fastai's `BCELossFlat` takes probabilities and no class indices; soft margin takes ±1 targets)
+SIGMOID = params(loss_classes(c for c in by_family('multilabel') if c.kind=='ml' and not c.tail), plain) + params({bce_pos_weight: 'multilabel'})
 SEG = params(loss_classes(by_family('segmentation')))
 SHAPES = [(4,3), (2,3,5), (2,3,4,5), (2,3,2,3,4)]
 AXES = [(s, ax) for s in SHAPES for ax in range(1, len(s))] # (input shape, class axis)

@@ -194,7 +194,7 @@ def test_check_values_in_every_constructor(case):
         fails(lambda: lf(x, t), contains="NaN or inf")
 
 import fastai_losses.regression as _reg, fastai_losses.classification as _cls, fastai_losses.multilabel as _ml, fastai_losses.segmentation as _seg
-FASTAI_NAMES = ('BCEWithLogitsLossFlat','CrossEntropyLossFlat','FocalLoss','FocalLossFlat','L1LossFlat','LabelSmoothingCrossEntropy',
+FASTAI_NAMES = ('BCELossFlat','BCEWithLogitsLossFlat','CrossEntropyLossFlat','FocalLoss','FocalLossFlat','L1LossFlat','LabelSmoothingCrossEntropy',
                 'LabelSmoothingCrossEntropyFlat','MSELossFlat') # keep fastai's positional parameters (tests/test_fastai_names.py)
 TORCH_SIGNATURE = ('CrossEntropyLoss','NLLLoss') # drop-in subclasses of torch's modules, with torch's signature
 _API = [(m.__name__.split('.')[-1], k, getattr(m, k)) for m in (_reg, _cls, _ml, _seg) for k in m.__all__

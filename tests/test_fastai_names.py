@@ -10,7 +10,7 @@ CLASHES = sorted(k for k in dir(ours_all) if not k.startswith('_') and k in dir(
 
 def test_the_clashing_names():
     "The names both define: a new one must be added here, and to the checks below, on purpose"
-    eq(CLASHES, ['BCEWithLogitsLossFlat', 'CrossEntropyLossFlat', 'FocalLoss', 'FocalLossFlat', 'L1LossFlat',
+    eq(CLASHES, ['BCELossFlat', 'BCEWithLogitsLossFlat', 'CrossEntropyLossFlat', 'FocalLoss', 'FocalLossFlat', 'L1LossFlat',
                  'LabelSmoothingCrossEntropy', 'LabelSmoothingCrossEntropyFlat', 'MSELossFlat', 'reduce_loss'])
     assert DiceLoss is fastai_all.DiceLoss # ours has another meaning, so `all` does not export it
 
@@ -48,6 +48,16 @@ def test_positional_calls_keep_their_meaning():
     close(reduce_loss(F.cross_entropy(x, t, reduction='none'), 'sum'), F.cross_entropy(x, t, reduction='sum'))
 
 # fastai's notebook, case by case (sizes cut down where they only cost time)
+def test_bce_flat_on_probabilities():
+    "fastai's `BCELossFlat`: `nn.BCELoss` flattened, integer targets floated, `activation` and `decodes` no-ops"
+    tst = BCELossFlat()
+    output,target = torch.sigmoid(torch.randn(32, 5, 10)),torch.randint(0, 2, (32, 5, 10))
+    close(tst(output, target), nn.BCELoss()(output, target.float()))
+    with pytest.raises(Exception): nn.BCELoss()(output, target) # torch's own refuses integer targets
+    eq(tst.activation(output), output); eq(tst.decodes(output), output)
+    eq(BCELossFlat(reduction='none')(output, target).shape, (32*5*10,))
+    w = torch.rand(10); close(BCELossFlat(w)(output, target), nn.BCELoss(w)(output, target.float())) # `weight` by position
+
 def test_ce_flat_on_3d():
     tst = CrossEntropyLossFlat(reduction='none')
     output,target = torch.randn(32, 5, 10),torch.randint(0, 10, (32,5))

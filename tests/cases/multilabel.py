@@ -2,7 +2,7 @@
 import torch, torch.nn.functional as F
 from torchvision.ops import sigmoid_focal_loss
 from fastai_losses.all import *
-from .core import family_case, N_CLS, W, ml_data, volml_data, ml_ign_data, ml_nan_data
+from .core import family_case, N_CLS, W, ml_data, volml_data, ml_ign_data, ml_nan_data, pm1
 
 case = family_case('multilabel')
 
@@ -33,6 +33,12 @@ A3 = torch.tensor([0.25, 0.5, 0.9, 0.1, 0.6], dtype=torch.float64) # one alpha p
 def bce_ls_ref(x, t, e=0.2):   q = t*(1-e)+e/2; return -(q*F.logsigmoid(x) + (1-q)*F.logsigmoid(-x)).flatten()
 def binary_focal_alpha_ref(x, t): return sigmoid_focal_loss(x, t, alpha=-1, reduction='none')*(A3*t + (1-A3)*(1-t))
 def mlsm_ref(x, t):            return F.multilabel_soft_margin_loss(x, t, reduction='none')
+# probabilities (a sigmoid's output) for fastai's `BCELossFlat`; torch clamps BCE's logarithms at -100
+def prob_data(n, dt, g):       x,t = ml_data(n, dt, g); return torch.sigmoid(x), t
+def prob_ign_data(n, dt, g):   x,t = ml_ign_data(n, dt, g); return torch.sigmoid(x), t
+def bce_prob_ref(x, t):        return -(t*x.log().clamp_min(-100) + (1-t)*(1-x).log().clamp_min(-100)).flatten()
+def pm1_data(n, dt, g):        return torch.randn(n, 1, dtype=dt, generator=g)*2, pm1(n, g)
+def soft_margin_ref(x, t):     return F.softplus(-t*x[:,0])
 
 CASES = [
     case('BCEWithLogitsLossFlat', lambda: BCEWithLogitsLossFlat(),  ml_data, bce_flat_ref, 'ml', n_out=N_CLS),
@@ -55,6 +61,11 @@ CASES = [
     case('BCEWithLogitsLossFlat-ls', lambda: BCEWithLogitsLossFlat(label_smoothing=0.2), ml_data, bce_ls_ref, 'ml', n_out=N_CLS),
     case('BinaryFocalLossFlat-alpha', lambda: BinaryFocalLossFlat(alpha=A3.float()), ml_data, binary_focal_alpha_ref, 'ml', n_out=N_CLS),
     case('MultiLabelSoftMarginLossFlat', lambda: MultiLabelSoftMarginLossFlat(), ml_data, mlsm_ref, 'ml', n_out=N_CLS),
+    # fastai's `BCELossFlat` on probabilities, with missing labels; torch's soft margin on targets ±1
+    case('BCELossFlat', lambda: BCELossFlat(), prob_data, bce_prob_ref, 'ml', n_out=N_CLS, tail=torch.nn.Sigmoid),
+    case('BCELossFlat-ignore', lambda: BCELossFlat(ignore_index=-1), prob_ign_data, masked(bce_prob_ref), 'ml',
+         mean_den=kept, n_out=N_CLS, tail=torch.nn.Sigmoid),
+    case('SoftMarginLossFlat', lambda: SoftMarginLossFlat(), pm1_data, soft_margin_ref, 'rank', n_out=1),
     # volumes (N,C,D,H,W) with the class axis at 1
     case('BCEWithLogitsLossFlat-vol', lambda: BCEWithLogitsLossFlat(axis=1), volml_data, bce_ref, 'ml', n_out=3, spatial=3),
     case('BCEWithLogitsLossFlat-pos_weight-vol', lambda: BCEWithLogitsLossFlat(axis=1, pos_weight=W[:3].float()), volml_data,
