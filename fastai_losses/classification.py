@@ -19,7 +19,8 @@ __all__ = ['cross_entropy', 'CrossEntropyLoss', 'CrossEntropyLossFlat', 'focal_l
            'class_balanced_weights', 'asymmetric_single_label_loss', 'AsymmetricSingleLabelLoss',
            'AsymmetricSingleLabelLossFlat', 'gce_loss', 'sce_loss', 'bootstrapped_cross_entropy', 'GCELoss', 'SCELoss',
            'BootstrappedCELoss', 'GCELossFlat', 'SCELossFlat', 'BootstrappedCELossFlat', 'logit_adjusted_cross_entropy',
-           'LogitAdjustedLoss', 'LogitAdjustedLossFlat', 'BalancedSoftmaxLossFlat']
+           'LogitAdjustedLoss', 'LogitAdjustedLossFlat', 'BalancedSoftmaxLossFlat', 'multi_margin_loss',
+           'MultiMarginLoss', 'MultiMarginLossFlat']
 
 # %% ../nbs/02_classification.ipynb #5edf45cb
 def _take(x:Tensor, keep:Tensor, t:Tensor)->Tensor:
@@ -464,3 +465,47 @@ class BalancedSoftmaxLossFlat(LogitAdjustedLossFlat):
     "Balanced softmax (Ren et al. 2020, eq. 4): $-\\log(n_y e^{f_y}/\\sum_j n_j e^{f_j})$, the logit adjustment at τ=1"
     def __init__(self, *, class_counts, ignore_index:int=-100, axis:int=-1, **kwargs):
         super().__init__(class_counts=class_counts, tau=1., ignore_index=ignore_index, axis=axis, **kwargs)
+
+# %% ../nbs/02_classification.ipynb #9237e5dc
+def multi_margin_loss(
+    inp:Tensor, # Class scores (N, C) or (N, C, d1, ...)
+    targ:Tensor, # Class indices (N,) or (N, d1, ...)
+    *,
+    p:int=1, # 1 (hinge) or 2 (squared hinge)
+    margin:float=1., # Margin m by which the target's score should lead
+    weight:Tensor|None=None, # Per-class weight of the target's terms
+    ignore_index:int=-100, # Target value left out of the sum and of the mean's denominator
+    reduction:str='mean',
+)->Tensor:
+    "Multi-class hinge $\\frac1C\\sum_{j\\ne y}[m-x_y+x_j]_+^p$ (Weston & Watkins 1999, as torch's `multi_margin_loss`)"
+    # torch's kernel takes (N, C) only, skips NaN scores (`z > 0` is false), and has no `ignore_index`: written out
+    keep = targ!=ignore_index
+    ti = torch.where(keep, targ, 0).unsqueeze(1)
+    xy = inp.gather(1, ti)
+    h = F.relu(margin-xy+inp)
+    if p==2: h = h*h
+    loss = (h.sum(1)-h.gather(1, ti).squeeze(1))/inp.shape[1] # the target's own term, m^p, taken out
+    if weight is not None: loss = loss*weight.to(inp.dtype)[ti.squeeze(1)]
+    return reduce_loss(torch.where(keep, loss, 0), reduction, keep.sum())
+
+class MultiMarginLoss(nn.Module):
+    "Module form of `multi_margin_loss`, class axis 1"
+    def __init__(self, *, p:int=1, margin:float=1., weight=None, ignore_index:int=-100, reduction:str='mean'):
+        super().__init__()
+        if p not in (1, 2): raise ValueError(f"MultiMarginLoss: p={p}; expected 1 or 2")
+        self.p,self.margin,self.ignore_index,self.reduction = p,margin,ignore_index,check_reduction(reduction)
+        self.register_buffer('weight', as_buffer(weight))
+    def extra_repr(self): return f"p={self.p}, margin={self.margin}"
+    def forward(self, inp, targ):
+        return multi_margin_loss(inp, targ, p=self.p, margin=self.margin, weight=self.weight,
+                                 ignore_index=self.ignore_index, reduction=self.reduction)
+
+@delegates(MultiMarginLoss)
+class MultiMarginLossFlat(_ClassFlat):
+    "Multi-class hinge (torch's `nn.MultiMarginLoss`) on class scores and indices, flattened; `decodes`: the argmax"
+    def __init__(self, *, axis:int=-1, **kwargs):
+        p = kwargs.get('p', 1)
+        if p not in (1, 2): raise ValueError(f"MultiMarginLossFlat: p={p}; expected 1 or 2")
+        super().__init__(MultiMarginLoss, axis=axis, **kwargs)
+    @property
+    def ignore_index(self): return self.func.ignore_index

@@ -15,7 +15,7 @@ from .core import *
 # %% auto #0
 __all__ = ['MSELossFlat', 'L1LossFlat', 'HuberLossFlat', 'SmoothL1LossFlat', 'log_cosh_loss', 'LogCoshLoss', 'LogCoshLossFlat',
            'quantile_loss', 'QuantileLoss', 'QuantileLossFlat', 'gaussian_nll_loss', 'GaussianNLLLoss',
-           'GaussianNLLLossFlat']
+           'GaussianNLLLossFlat', 'PoissonNLLLossFlat']
 
 # %% ../nbs/01_regression.ipynb #98122b1c
 class _ElementwiseFlat(MissingTargets, FlatLoss):
@@ -147,3 +147,30 @@ class GaussianNLLLossFlat(MissingTargets, FlatLoss):
         mu,raw = x.unbind(self.axis)
         return torch.stack([mu, F.softplus(raw)], dim=self.axis)
     def decodes(self, x:Tensor)->Tensor: return x.select(self.axis, 0)
+
+# %% ../nbs/01_regression.ipynb #e598ce40
+_MAX_LOG_RATE = 80. # exp(80) = 5.5e34: the rate stays finite in float32 (exp overflows from 88.7)
+
+class _PoissonNLL(nn.PoissonNLLLoss):
+    "`nn.PoissonNLLLoss` with the log-rate clamped at `_MAX_LOG_RATE`"
+    def forward(self, inp, targ):
+        if self.log_input: inp = inp.clamp(max=_MAX_LOG_RATE)
+        return F.poisson_nll_loss(inp, targ, log_input=self.log_input, full=self.full, eps=self.eps,
+                                  reduction=self.reduction)
+
+class PoissonNLLLossFlat(_ElementwiseFlat):
+    "Same as `nn.PoissonNLLLoss` on log-rates (or rates), flattened; `activation` gives the rate, `decodes` keeps it"
+    def __init__(self, *,
+        log_input:bool=True, # The input is the log-rate (stable); `False`: the rate itself, > 0
+        full:bool=False, # Add Stirling's approximation of log(y!), as torch's `full`
+        eps:float=1e-8, # Added to the rate before its log when `log_input=False`
+        axis:int=-1, floatify:bool=True, **kwargs):
+        super().__init__(_PoissonNLL, log_input=log_input, full=full, eps=eps, axis=axis, floatify=floatify, **kwargs)
+    def check_range(self, inp, targ, kind):
+        "Counts are >= 0: read on the first batch (and on every one with `check_values`)"
+        if (self._values_checked and not self.check_values) or torch.compiler.is_compiling(): return
+        if (targ<0).any(): raise ValueError(f"PoissonNLLLossFlat: target holds {targ[targ<0][0].item():g}; "
+                                            "expected counts >= 0")
+        self._values_checked = True
+    def activation(self, x): return x.exp() if self.func.log_input else x
+    def decodes(self, x): return x

@@ -31,6 +31,7 @@ def _targets(case, x):
     if case.kind=='soft': return torch.softmax(z, 1)
     if case.kind=='logit': return z
     if case.kind in ('pair','rank'): return torch.where(z[:,0]>0, 1, -1)
+    if case.kind=='count': return z[:,0].exp().round() # counts
     return z[:,0]
 
 def _dls(case, n=96, bs=16):

@@ -47,6 +47,11 @@ def la_ref(x, t, tau=1.5):
     return -(z.gather(1, t[:,None])[:,0] - torch.logsumexp(z, 1))
 def balanced_softmax_ref(x, t): e = COUNTS*torch.exp(x); return -torch.log(e.gather(1, t[:,None])[:,0]/e.sum(1))
 
+def multi_margin_ref(x, t, p=1, m=1.): # Weston & Watkins 1999 as torch writes it: the mean over j != y of [m - x_y + x_j]_+^p
+    xy = x.gather(1, t[:,None]); h = F.relu(m-xy+x)**p
+    return (h.sum(1)-h.gather(1, t[:,None])[:,0])/x.shape[1]
+def multi_margin_p2_ref(x, t): return multi_margin_ref(x, t, 2, 0.5)
+
 CASES = [
     case('CrossEntropyLossFlat', lambda: CrossEntropyLossFlat(),    cls_data, ce_ref, 'cls', n_out=N_CLS),
     case('CrossEntropyLossFlat-weight', lambda: CrossEntropyLossFlat(weight=W.float()), cls_data, ce_weight_ref, 'cls', mean_den=weight_den, n_out=N_CLS),
@@ -55,6 +60,8 @@ CASES = [
          focal_alpha_weight_ls_ref, 'cls', mean_den=weight_den, n_out=N_CLS),
     case('LabelSmoothingCrossEntropyFlat', lambda: LabelSmoothingCrossEntropyFlat(eps=0.1), cls_data, ls_torch_ref, 'cls', n_out=N_CLS),
     case('PolyLossFlat',       lambda: PolyLossFlat(epsilon=1.),    cls_data, poly_ref, 'cls', n_out=N_CLS),
+    case('MultiMarginLossFlat', lambda: MultiMarginLossFlat(),     cls_data, multi_margin_ref, 'cls', n_out=N_CLS),
+    case('MultiMarginLossFlat-p2', lambda: MultiMarginLossFlat(p=2, margin=0.5), cls_data, multi_margin_p2_ref, 'cls', n_out=N_CLS),
     case('NLLLossFlat',        lambda: NLLLossFlat(),               logprob_data, nll_ref, 'cls', n_out=N_CLS, tail=lambda: torch.nn.LogSoftmax(-1)),
     # partly ignored targets, and focusing parameters below 1 (NaN gradients in peers)
     case('CrossEntropyLossFlat-ignore', lambda: CrossEntropyLossFlat(), cls_ign_data, ce_ref, 'cls', mean_den=kept, n_out=N_CLS),

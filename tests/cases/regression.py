@@ -25,8 +25,16 @@ def masked(ref):
     def f(x, t): m = t.isnan(); return torch.where(m, 0, ref(x, torch.where(m, 0, t)))
     f.__name__ = f"masked_{ref.__name__}"; return f
 
+def count_data(n, dt, g): # log-rates and Poisson counts (torch's `nn.PoissonNLLLoss` with its default `log_input`)
+    x,_ = reg_data(n, dt, g); return x, torch.poisson(torch.full((n,), 3., dtype=dt), generator=g)
+def poisson_ref(x, t): return x[:,0].exp()-t*x[:,0] # the Poisson NLL without its constant log(t!)
+def poisson_full_ref(x, t): # with Stirling's term for t > 1, as torch's `full=True`
+    return poisson_ref(x, t) + torch.where(t>1, t*t.log()-t+0.5*(2*torch.pi*t).log(), 0)
+
 CASES = [
     case('MSELossFlat',        lambda: MSELossFlat(),               reg_data, mse_ref, 'reg'),
+    case('PoissonNLLLossFlat', lambda: PoissonNLLLossFlat(),        count_data, poisson_ref, 'count', nonneg=False),
+    case('PoissonNLLLossFlat-full', lambda: PoissonNLLLossFlat(full=True), count_data, poisson_full_ref, 'count', nonneg=False),
     case('L1LossFlat',         lambda: L1LossFlat(),                reg_data, l1_ref, 'reg'),
     case('HuberLossFlat',      lambda: HuberLossFlat(delta=0.7),    reg_data, huber_ref, 'reg'),
     case('SmoothL1LossFlat',   lambda: SmoothL1LossFlat(beta=0.7),  reg_data, smooth_l1_ref, 'reg'),
