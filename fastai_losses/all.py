@@ -4,6 +4,7 @@ from .core import *
 from .backbones import *
 from .regression import *
 from .classification import *
+from .ordinal import *
 from .multilabel import *
 from .segmentation import *
 from .distribution import *

@@ -26,7 +26,7 @@ def _targets(case, x):
         if case.kind=='soft': return torch.softmax(z, 1)
         return (z>0).float() # 'segml', 'ml'
     z = x@torch.linspace(-1, 1, N_IN*N_CLS).view(N_IN, N_CLS)
-    if case.kind in ('cls','emb'): return z.argmax(1)
+    if case.kind in ('cls','emb','ord'): return z.argmax(1) # 'ord': ranks 0 to N_CLS-1 from N_CLS-1 logits
     if case.kind=='ml':  return (z>0).float()
     if case.kind=='soft': return torch.softmax(z, 1)
     if case.kind=='logit': return z

@@ -8,7 +8,7 @@ PKG = Path(fastai_losses.__file__).parent
 # Each module's floor; `all` (the star imports users take) stands above the house, `_modidx` is nbdev's index
 FLOORS = {
     'core': 1, 'backbones': 1,
-    **dict.fromkeys(['regression','classification','multilabel','segmentation','distribution','embedding','generation','margins'], 2),
+    **dict.fromkeys(['regression','classification','multilabel','segmentation','distribution','embedding','generation','margins','ordinal'], 2),
     'multitarget': 3,
     'callback': 4, 'calibration': 4, 'advisor': 4, 'segmetrics': 4, 'retrieval': 4,
     **dict.fromkeys(['lab.data','lab.models','lab.runner','lab.cli','lab.find','lab.retrieve'], 5),

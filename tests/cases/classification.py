@@ -85,3 +85,17 @@ CASES = [
     case('LogitAdjustedLossFlat', lambda: LogitAdjustedLossFlat(class_counts=COUNTS.float(), tau=1.5), cls_data, la_ref, 'cls', n_out=N_CLS),
     case('BalancedSoftmaxLossFlat', lambda: BalancedSoftmaxLossFlat(class_counts=COUNTS.float()), cls_data, balanced_softmax_ref, 'cls', n_out=N_CLS),
 ]
+
+# ordered classes: K-1 = 4 logits for 5 ranks; per item, the papers' sums written out (CORN: over the tasks it is in)
+def ord_data(n, dt, g): return torch.randn(n, N_CLS-1, dtype=dt, generator=g)*2, torch.randint(0, N_CLS, (n,), generator=g)
+def coral_ref(x, t):
+    lv = (t[:,None]>torch.arange(N_CLS-1)).to(x.dtype)
+    return -(lv*F.logsigmoid(x) + (1-lv)*F.logsigmoid(-x)).sum(1)
+def corn_ref(x, t):
+    k = torch.arange(N_CLS-1); on = (t[:,None]>=k).to(x.dtype); lv = (t[:,None]>k).to(x.dtype)
+    return -((lv*F.logsigmoid(x) + (1-lv)*F.logsigmoid(-x))*on).sum(1)
+def n_corn(x, t): return (t[:,None]>=torch.arange(N_CLS-1)).sum()
+CASES += [
+    case('CORALLossFlat', lambda: CORALLossFlat(), ord_data, coral_ref, 'ord', n_out=N_CLS-1),
+    case('CORNLossFlat', lambda: CORNLossFlat(), ord_data, corn_ref, 'ord', mean_den=n_corn, n_out=N_CLS-1),
+]
