@@ -19,7 +19,7 @@ __all__ = ['cross_entropy', 'CrossEntropyLoss', 'CrossEntropyLossFlat', 'focal_l
            'class_balanced_weights', 'asymmetric_single_label_loss', 'AsymmetricSingleLabelLoss',
            'AsymmetricSingleLabelLossFlat', 'gce_loss', 'sce_loss', 'bootstrapped_cross_entropy', 'GCELoss', 'SCELoss',
            'BootstrappedCELoss', 'GCELossFlat', 'SCELossFlat', 'BootstrappedCELossFlat', 'logit_adjusted_cross_entropy',
-           'LogitAdjustedLoss', 'LogitAdjustedLossFlat', 'BalancedSoftmaxLossFlat', 'multi_margin_loss',
+           'LogitAdjustedLoss', 'class_counts', 'LogitAdjustedLossFlat', 'BalancedSoftmaxLossFlat', 'multi_margin_loss',
            'MultiMarginLoss', 'MultiMarginLossFlat']
 
 # %% ../nbs/02_classification.ipynb #5edf45cb
@@ -449,6 +449,18 @@ class LogitAdjustedLoss(nn.Module):
         return logit_adjusted_cross_entropy(inp, targ, log_prior=self.log_prior, tau=self.tau,
                                             ignore_index=self.ignore_index, reduction=self.reduction)
 
+def class_counts(
+    dls, # fastai `DataLoaders` whose target is one class label per item (a `CategoryBlock`)
+)->Tensor:
+    "Training items per class of `dls`, counted from the encoded labels (no image is opened), zeros for absent classes"
+    ds = dls.train_ds
+    tl = ds.tls[getattr(ds, 'n_inp', 1)] if hasattr(ds, 'tls') else None
+    ys = [tl[i] for i in range(len(ds))] if tl is not None else [ds[i][-1] for i in range(len(ds))]
+    if not ys or any(torch.as_tensor(y).ndim for y in ys[:1]):
+        raise ValueError(f"class_counts: {type(ys[0]).__name__ if ys else 'no'} targets; expected one class label per "
+                         "item (a fastai `CategoryBlock`)")
+    return torch.bincount(torch.tensor([int(y) for y in ys]), minlength=len(getattr(dls, 'vocab', [])))
+
 class LogitAdjustedLossFlat(_ClassFlat):
     "Same as `LogitAdjustedLoss` (long-tailed classes), but flattens input and target; `decodes` takes the raw argmax"
     def __init__(self, *,
@@ -457,6 +469,10 @@ class LogitAdjustedLossFlat(_ClassFlat):
         ignore_index:int=-100, axis:int=-1, **kwargs):
         super().__init__(LogitAdjustedLoss, class_counts=class_counts, tau=tau, ignore_index=ignore_index, axis=axis,
                          **kwargs)
+    @classmethod
+    def from_dataloaders(cls, dls, **kwargs):
+        "The loss with `class_counts` measured from the training set of `dls` (`class_counts`)"
+        return cls(class_counts=class_counts(dls), **kwargs)
     def check(self, inp, targ):
         super().check(inp, targ)
         check_class_weight(type(self).__name__, self.func.log_prior, inp.shape[self.axis], 'class_counts')

@@ -183,15 +183,11 @@ def compare_losses(
     return LossComparison(pd.DataFrame(rows), pd.concat(logs, ignore_index=True), loggers, _metric_name(metrics[0]))
 
 # %% ../../nbs/22_compare.ipynb #add09490
-def _train_counts(dls)->torch.Tensor:
-    ys = [int(y) for y in dls.train_ds.tls[-1]] # the encoded labels alone: no image is opened
-    return torch.bincount(torch.tensor(ys), minlength=len(dls.vocab))
-
 class _CBFocal:
     "Focal loss with class-balanced weights (Cui et al. 2019) from the training labels"
     def __init__(self, beta=0.999, gamma=2.): self.beta,self.gamma = beta,gamma
     def from_dls(self, dls):
-        return FocalLossFlat(gamma=self.gamma, weight=class_balanced_weights(_train_counts(dls), beta=self.beta))
+        return FocalLossFlat(gamma=self.gamma, weight=class_balanced_weights(class_counts(dls), beta=self.beta))
 
 named_losses = {
     'ce': CrossEntropyLossFlat, 'focal': FocalLossFlat, 'ls': LabelSmoothingCrossEntropyFlat, 'poly': PolyLossFlat,
