@@ -70,6 +70,13 @@ def peers():
         P.setdefault('pml', {}).update(supcon=ml.SupConLoss(), ms=ml.MultiSimilarityLoss(), # beside the margin losses
                         ntxent=lambda x,t: nt(x.flatten(0, 1), t.repeat_interleave(x.shape[1])))
     P['torch'] = dict(hinge=torch.nn.HingeEmbeddingLoss(margin=1.))
+    # issue 28: torch's remaining losses, fastai's `BCELossFlat`, and coral-pytorch's ordinal losses (levels made vectorised)
+    P['torch'].update(poisson=torch.nn.PoissonNLLLoss(), soft_margin=torch.nn.SoftMarginLoss(), multi_margin=torch.nn.MultiMarginLoss(),
+                      bce_probs=torch.nn.BCELoss())
+    P['fastai']['bce_probs'] = fl.BCELossFlat()
+    cp = _try(lambda: __import__('coral_pytorch.losses', fromlist=['x']))
+    if cp: P['coral-pytorch'] = dict(coral=lambda x,t: cp.coral_loss(x, (t[:,None]>torch.arange(x.shape[1], device=x.device)).float()),
+                                     corn=lambda x,t: cp.corn_loss(x, t, num_classes=x.shape[1]+1))
     return P
 
 _PML = {}
@@ -152,7 +159,18 @@ def cases(quick, dev):
         # pml's NT-Xent holds a (positive pairs, negative pairs) matrix: 1024 views take ~4 GiB per copy, beyond this machine
         if n<=256 or dev=='cuda': C += [('ntxent', NTXentLossFlat(), view_data(v, dev), None, str(v))]
     C += [('hinge', HingeEmbeddingLossFlat(), sign_data(reg, dev), None, f"({reg},)")]
+    # issue 28 (`--only` them and write benchmarks/results_targets.md)
+    C += [('bce_probs', BCELossFlat(), prob_data(4096, 37, dev), None, '(4096, 37)'),
+          ('poisson', PoissonNLLLossFlat(), count_data(reg, dev), None, f"({reg},)"),
+          ('soft_margin', SoftMarginLossFlat(), sign_data(reg, dev), None, f"({reg},)")]
+    for n,c in ((4096, 37), (256, 1000)): C += [('multi_margin', MultiMarginLossFlat(), cls_data(n, c, dev), 'softmax', f"({n}, {c})")]
+    for n,k in ((4096, 10), (65536, 10)): # K-1 = 9 logits for 10 ranks
+        C += [('coral', CORALLossFlat(), ord_data(n, k, dev), None, f"({n}, {k-1})"), ('corn', CORNLossFlat(), ord_data(n, k, dev), None, f"({n}, {k-1})")]
     return C
+
+def prob_data(n, c, dev): return lambda: (torch.rand(n, c, device=dev)*0.98+0.01, (torch.rand(n, c, device=dev)>0.7).float())
+def count_data(n, dev):   return lambda: (torch.randn(n, device=dev), torch.poisson(torch.full((n,), 3., device=dev)))
+def ord_data(n, k, dev):  return lambda: (torch.randn(n, k-1, device=dev)*2, torch.randint(0, k, (n,), device=dev))
 
 EMB_CLASSES,_EMB_OURS = 100,{}
 def cls_data_emb(n, d, dev): return lambda: (torch.randn(n, d, device=dev), torch.randint(0, EMB_CLASSES, (n,), device=dev))
