@@ -355,6 +355,8 @@ def recommend_loss(
 )->Advice:
     "Measure the training targets of `dls`, pick a loss from `RULES`, and say why with the figures"
     f = measure(dls, max_batches=max_batches)
+    if emb_dim is not None and (isinstance(emb_dim, bool) or not isinstance(emb_dim, int) or emb_dim<1):
+        raise ValueError(f"recommend_loss: emb_dim={emb_dim!r}; expected a positive int, the model's embedding size")
     if retrieval or emb_dim is not None:
         if f['task']!='single-label':
             raise ValueError(f"recommend_loss: retrieval needs one class label per item; these targets are {f['task']}")

@@ -253,8 +253,10 @@ class BCELossFlat(MissingTargets, FlatLoss):
         super().check_range(inp, targ, kind)
     def __call__(self, inp, targ, **kwargs):
         # float16 probabilities at 0 or 1 would get a gradient 1/(p(1-p)) beyond float16's range, and inf·0 = NaN in the
-        # sigmoid before them (why CUDA autocast refuses `nn.BCELoss`): clamped to [2e-5, 1-2e-5] in float32
-        if inp.dtype==torch.float16: self.check(inp, targ); inp = inp.float().clamp(_EPS16, 1-_EPS16)
+        # sigmoid before them (why CUDA autocast refuses `nn.BCELoss`): clamped to [2e-5, 1-2e-5] in float32, with the
+        # gradient passed straight through, so a confidently wrong prediction still learns (a plain clamp would give 0)
+        if inp.dtype==torch.float16:
+            p = inp.float(); inp = p + (p.clamp(_EPS16, 1-_EPS16)-p).detach()
         return super().__call__(inp, targ, **kwargs)
     def activation(self, x): return x
     def decodes(self, x): return x
@@ -274,9 +276,11 @@ class SoftMarginLossFlat(FlatLoss):
     def check_range(self, inp, targ, kind):
         "Read the targets on the first batch (and on every batch with `check_values`): ±1 only"
         if (self._values_checked and not self.check_values) or torch.compiler.is_compiling(): return
-        bad = (targ!=1)&(targ!=-1)
-        if bad.any(): raise ValueError(f"SoftMarginLossFlat: target holds {targ[bad][0].item():g}; expected ±1 "
-                                       "(0/1 targets: use BCEWithLogitsLossFlat, or pass 2*t-1)")
+        # ±1, or mixed in [-1, 1] by fastai's MixUp/CutMix; zeros with no -1 are 0/1 targets, silently wrong here
+        bad = (targ<-1)|(targ>1)
+        if not bad.any() and (targ==0).any() and not (targ<0).any(): bad = targ==0
+        if bad.any(): raise ValueError(f"SoftMarginLossFlat: target holds {targ[bad][0].item():g}; expected ±1, or "
+                                       "values in [-1, 1] (0/1 targets: use BCEWithLogitsLossFlat, or pass 2*t-1)")
         self._values_checked = True
     def activation(self, x): return torch.sigmoid(x)
     def decodes(self, x): return torch.where(x>self.thresh, 1, -1)

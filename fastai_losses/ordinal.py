@@ -46,9 +46,10 @@ class CoralLayer(nn.Module):
         n_classes:int, # K ordered classes: K-1 logits out
     ):
         super().__init__()
-        self.weight = nn.Linear(n_in, 1, bias=False)
-        self.bias = nn.Parameter(torch.arange(n_classes-1, 0, -1).float()/(n_classes-1))
-    def forward(self, x): return self.weight(x)+self.bias
+        # coral-pytorch's names: its weights load, and fastai's `apply_init` (it zeroes any `bias`) keeps the preset
+        self.coral_weights = nn.Linear(n_in, 1, bias=False)
+        self.coral_bias = nn.Parameter(torch.arange(n_classes-1, 0, -1).float()/(n_classes-1))
+    def forward(self, x): return self.coral_weights(x)+self.coral_bias
 
 # %% ../nbs/02a_ordinal.ipynb #9e0829ec
 def corn_loss(
@@ -79,7 +80,7 @@ class _OrdinalFlat(FlatLoss):
         axis:int=-1, **kwargs):
         super().__init__(loss_cls, axis=axis, **kwargs); self.thresh = thresh
     def target_range(self, inp, kind): return dict(n_cls=inp.shape[self.axis]+1) # K-1 logits: ranks 0 to K-1
-    def decodes(self, x:Tensor)->Tensor: return (x>self.thresh).sum(-1)
+    def decodes(self, x:Tensor)->Tensor: return (x>self.thresh).sum(self.axis)
 
 class CORALLossFlat(_OrdinalFlat):
     "CORAL (Cao et al. 2020) on K-1 logits and ranks, flattened; `activation`: $P(y>k)$, `decodes`: the rank"
@@ -89,7 +90,7 @@ class CORALLossFlat(_OrdinalFlat):
 class CORNLossFlat(_OrdinalFlat):
     "CORN (Shi et al. 2021) on K-1 logits and ranks, flattened; `activation`: $P(y>k)$ as products, `decodes`: the rank"
     def __init__(self, *, axis:int=-1, **kwargs): super().__init__(CornLoss, axis=axis, **kwargs)
-    def activation(self, x:Tensor)->Tensor: return torch.sigmoid(x).cumprod(-1)
+    def activation(self, x:Tensor)->Tensor: return torch.sigmoid(x).cumprod(self.axis)
 
 def coral_head(
     nf:int, # Features of the body (fastai's `create_head`'s `nf`)
@@ -97,8 +98,11 @@ def coral_head(
     **kwargs, # Passed to fastai's `create_head`
 )->nn.Sequential:
     "fastai's `create_head` (pooling, batchnorm, dropout, hidden layer) ending in a `CoralLayer`, not a linear one"
+    bad = [k for k in ('y_range','bn_final') if kwargs.get(k)]
+    if bad: raise ValueError(f"coral_head: {', '.join(bad)} would follow CORAL's layer; its K-1 logits take neither")
     head = create_head(nf, 1, **kwargs)
-    head[-1] = CoralLayer(head[-1].in_features, n_classes)
+    i = max(i for i,m in enumerate(head) if isinstance(m, nn.Linear)) # fastai's last linear layer, to one output
+    head[i] = CoralLayer(head[i].in_features, n_classes)
     return head
 
 # %% ../nbs/02a_ordinal.ipynb #6ab9524f

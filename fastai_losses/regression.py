@@ -149,12 +149,16 @@ class GaussianNLLLossFlat(MissingTargets, FlatLoss):
     def decodes(self, x:Tensor)->Tensor: return x.select(self.axis, 0)
 
 # %% ../nbs/01_regression.ipynb #e598ce40
-_MAX_LOG_RATE = 80. # exp(80) = 5.5e34: the rate stays finite in float32 (exp overflows from 88.7)
+_MAX_LOG_RATE,_MAX_LOG_RATE16 = 50.,11. # e^50 = 5e21: a sum over 1e16 items stays finite in float32; e^11 < 65504
+
+def _st_clamp_max(x:Tensor, m:float)->Tensor:
+    "`x` clamped at `m` in the forward pass; the gradient passes straight through, so a diverged value is pulled back"
+    return x + (x.clamp(max=m)-x).detach()
 
 class _PoissonNLL(nn.PoissonNLLLoss):
-    "`nn.PoissonNLLLoss` with the log-rate clamped at `_MAX_LOG_RATE`"
+    "`nn.PoissonNLLLoss` with the log-rate clamped at `_MAX_LOG_RATE`, the gradient straight through"
     def forward(self, inp, targ):
-        if self.log_input: inp = inp.clamp(max=_MAX_LOG_RATE)
+        if self.log_input: inp = _st_clamp_max(inp, _MAX_LOG_RATE)
         return F.poisson_nll_loss(inp, targ, log_input=self.log_input, full=self.full, eps=self.eps,
                                   reduction=self.reduction)
 
@@ -172,5 +176,9 @@ class PoissonNLLLossFlat(_ElementwiseFlat):
         if (targ<0).any(): raise ValueError(f"PoissonNLLLossFlat: target holds {targ[targ<0][0].item():g}; "
                                             "expected counts >= 0")
         self._values_checked = True
+    def __call__(self, inp, targ, **kwargs):
+        # float16: the rate itself cannot pass 65504, and its gradient e^x must stay below it too
+        if inp.dtype==torch.float16 and self.func.log_input: inp = _st_clamp_max(inp.float(), _MAX_LOG_RATE16)
+        return super().__call__(inp, targ, **kwargs)
     def activation(self, x): return x.exp() if self.func.log_input else x
     def decodes(self, x): return x

@@ -41,10 +41,17 @@ def test_corn_equals_coral_pytorch(n, k, kind):
 
 def test_coral_layer_equals_coral_pytorch():
     ours,theirs = CoralLayer(8, 5),CPCoralLayer(8, 5)
-    theirs.coral_weights.weight.data = ours.weight.weight.data.clone()
-    torch.testing.assert_close(ours.bias.data, theirs.coral_bias.data)
+    theirs.load_state_dict(ours.state_dict()) # the same names: coral-pytorch's weights load into ours and back
     x = torch.randn(4, 8)
     torch.testing.assert_close(ours(x), theirs(x))
+    torch.testing.assert_close(ours.coral_bias.data, CPCoralLayer(8, 5).coral_bias.data) # the same preset biases
+
+def test_coral_head_in_vision_learner():
+    "fastai's `vision_learner` initialises a custom head with `apply_init`: CORAL's layer survives it, its biases kept"
+    from fastai.torch_core import apply_init
+    h = coral_head(512, 5); apply_init(h, torch.nn.init.kaiming_normal_)
+    torch.testing.assert_close(h[-1].coral_bias.data, torch.tensor([1., .75, .5, .25]))
+    out = h(torch.randn(2, 512, 3, 3)); assert out.shape==(2, 4)
 
 def test_rank_mae_in_a_learner():
     "`RankMAE` decodes through the learner's loss: CORN's ranks against the targets, by hand"

@@ -15,3 +15,9 @@ def test_readme_opens_with_the_two_commands():
     blocks = re.findall(r"```bash\n(.*?)\n```", (root/'README.md').read_text(), re.S)
     assert 'pip install -e .' in blocks[0] and 'torch==' in blocks[0]
     assert 'nbdev-test' in blocks[1] and 'pytest' in blocks[1]
+
+def test_readme_registry_count():
+    "The registry's size that the README quotes is the registry's size"
+    from registry import CASES
+    n,k = len(CASES),len({type(c.make()).__name__ for c in CASES})
+    assert f"({n} cases over {k} loss classes" in (root/'README.md').read_text(), (n, k)

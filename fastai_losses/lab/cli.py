@@ -206,6 +206,7 @@ def _retrieval_cli(a)->RetrievalComparison:
         if a.arch not in (None, 'efficientnet_lite0'):
             raise ValueError(f"--task retrieval trains efficientnet_lite0 with an embedding head, got --arch {a.arch}")
         if a.drop: raise ValueError("--drop: --task retrieval splits by breed and keeps every image")
+        if a.label!='breed': raise ValueError(f"--label {a.label}: --task retrieval retrieves breeds")
         path = None if a.data=='pets' else a.data
         if path is not None and not Path(path).exists(): raise DataNotFound(f"--data {path}: no such folder")
         names = (a.losses or 'ce,arcface,supcon,triplet').split(',')
@@ -228,8 +229,8 @@ def run_cli(argv=None)->LossComparison|LossFind|Advice:
     if a.cmd=='advise': return _advise_cli(p, a)
     if a.cmd=='find': return _find_cli(p, a)
     for k in ('epochs','size','bs','n_per_class','lr','seeds','m'): _positive(p, a, k)
-    if a.task=='retrieval': return _retrieval_cli(a)
     if a.freeze_epochs<0: p.error(f"--freeze-epochs must be 0 or more, got {a.freeze_epochs}")
+    if a.task=='retrieval': return _retrieval_cli(a)
     import matplotlib; matplotlib.use('Agg')
     try:
         seg = a.data=='shapes'
