@@ -74,6 +74,8 @@ def peers():
     P['torch'].update(poisson=torch.nn.PoissonNLLLoss(), soft_margin=torch.nn.SoftMarginLoss(), multi_margin=torch.nn.MultiMarginLoss(),
                       bce_probs=torch.nn.BCELoss())
     P['fastai']['bce_probs'] = fl.BCELossFlat()
+    # issue 28: missing-target options on a batch with none missing, against the same loss without the option
+    P['no option'] = dict(bce_ignore_nan=BCEWithLogitsLossFlat(), bce_ignore_index=BCEWithLogitsLossFlat(), mse_ignore_nan=MSELossFlat())
     cp = _try(lambda: __import__('coral_pytorch.losses', fromlist=['x']))
     if cp: P['coral-pytorch'] = dict(coral=lambda x,t: cp.coral_loss(x, (t[:,None]>torch.arange(x.shape[1], device=x.device)).float()),
                                      corn=lambda x,t: cp.corn_loss(x, t, num_classes=x.shape[1]+1))
@@ -164,6 +166,10 @@ def cases(quick, dev):
           ('poisson', PoissonNLLLossFlat(), count_data(reg, dev), None, f"({reg},)"),
           ('soft_margin', SoftMarginLossFlat(), sign_data(reg, dev), None, f"({reg},)")]
     for n,c in ((4096, 37), (256, 1000)): C += [('multi_margin', MultiMarginLossFlat(), cls_data(n, c, dev), 'softmax', f"({n}, {c})")]
+    for n,c in ((4096, 37), (64, 16384)): # issue 28: masking's cost when nothing is missing (`no option`: the plain loss)
+        C += [('bce_ignore_nan', BCEWithLogitsLossFlat(ignore_nan=True), ml_data(n, c, dev), None, f"({n}, {c})"),
+              ('bce_ignore_index', BCEWithLogitsLossFlat(ignore_index=-1), ml_data(n, c, dev), None, f"({n}, {c})")]
+    C += [('mse_ignore_nan', MSELossFlat(ignore_nan=True), reg_data(reg, dev), None, f"({reg},)")]
     for n,k in ((4096, 10), (65536, 10)): # K-1 = 9 logits for 10 ranks
         C += [('coral', CORALLossFlat(), ord_data(n, k, dev), None, f"({n}, {k-1})"), ('corn', CORNLossFlat(), ord_data(n, k, dev), None, f"({n}, {k-1})")]
     return C

@@ -14,7 +14,9 @@ from fastai.torch_core import TensorCategory, TensorMultiCategory, TensorMask
 from fastai.vision.core import PILMask
 from fastai.data.transforms import Categorize, MultiCategorize
 from .regression import MSELossFlat, HuberLossFlat
-from .classification import CrossEntropyLossFlat, FocalLossFlat, class_balanced_weights
+from .classification import (CrossEntropyLossFlat, FocalLossFlat, class_balanced_weights,
+                                          LogitAdjustedLossFlat, GCELossFlat)
+from .ordinal import CORNLossFlat
 from .multilabel import BCEWithLogitsLossFlat, AsymmetricLossFlat
 from .segmentation import DiceLossFlat, ClDiceLossFlat, DiceCELossFlat, BoundaryLossFlat
 from .segmetrics import connected_components, mask_skeleton
@@ -24,7 +26,7 @@ from .retrieval import MPerClassDL
 
 # %% auto #0
 __all__ = ['IMBALANCE', 'OUTLIER_Z', 'OUTLIER_SHARE', 'SPARSE_DENSITY', 'MIN_ITEMS', 'THIN_WIDTH', 'THIN_LENGTH', 'THIN_SHARE',
-           'SMALL_SIZE', 'SMALL_SHARE', 'RULES', 'Rule', 'measure', 'Advice', 'recommend_loss', 'Advised']
+           'SMALL_SIZE', 'SMALL_SHARE', 'LONG_TAIL', 'RULES', 'Rule', 'measure', 'Advice', 'recommend_loss', 'Advised']
 
 # %% ../nbs/12_advisor.ipynb #e23bf9fc
 IMBALANCE = 10. # majority:minority ratio from which the class-imbalance rules fire
@@ -33,13 +35,14 @@ SPARSE_DENSITY = 0.1 # multi-label: positives per label slot at or below this fi
 MIN_ITEMS = 50 # fewer items than this: too few to measure, the standard loss
 THIN_WIDTH,THIN_LENGTH,THIN_SHARE = 3.,10,0.3 # a component is thin if area/skeleton <= 3 px along >= 10 skeleton px
 SMALL_SIZE,SMALL_SHARE = 30,0.5 # small objects: half or more of the foreground components hold <= 30 px
+LONG_TAIL = 50. # head-to-tail ratio from which the long-tail rule fires (Menon et al. 2021 evaluate 100 and more)
 
 class Rule:
     "One rule of `RULES`: when it fires on the measured figures `f` (`test`), the loss it gives (`advise`), and why"
     rule = task = fires = loss = why = source = '' # its row in `RULES`
     measures,std_name = '','' # what too few items cannot show; the standard loss, in the reason
     min_items = True # fewer than `MIN_ITEMS` items give the standard loss
-    def std(self): "The task's standard loss"
+    def std(self, **kw): "The task's standard loss, built with the options `kw` (`ignore_nan`, `ignore_index`)"
     def test(self, f:dict)->bool: "Whether the rule fires on the figures `f`"
     def advise(self, f:dict)->tuple: "(loss, reason, alternatives) when it fires"
     def standard(self, f:dict)->tuple: "(reason, alternatives) for the standard loss when it does not"
@@ -54,13 +57,14 @@ class _ImbalancedClasses(Rule):
            "terms per epoch")
     source = ("Lin et al. 2017, Focal Loss for Dense Object Detection; "
               "Cui et al. 2019, Class-Balanced Loss Based on Effective Number of Samples")
-    def std(self): return CrossEntropyLossFlat()
+    def std(self, **kw): return CrossEntropyLossFlat(**kw)
     def test(self, f): return f['imbalance']>=IMBALANCE
     def advise(self, f):
         r,n,c = f['imbalance'],f['items'],f['counts']
         beta = 1-1/n # Cui et al.'s beta=(N-1)/N, N the largest volume a class can have: here the training set
-        return (FocalLossFlat(gamma=2., alpha=class_balanced_weights(c, beta=beta)),
-                f"imbalance {r:.1f}:1 (largest class {max(c)} items, smallest {min(v for v in c if v)}), at or above "
+        return (FocalLossFlat(gamma=2., alpha=class_balanced_weights(c, beta=beta), **f.get('loss_kw', {})),
+                f"imbalance {r:.1f}:1 (largest class {max(c)} items, smallest "
+                f"{min(v for v in c if v)}), at or above "
                 f"{IMBALANCE:g}:1; class-balanced weights with beta = 1-1/{n} = {beta:.4g}",
                 [('CrossEntropyLossFlat', f"every item counts the same, so the classes weigh {r:.1f}:1 in the loss"),
                  ('CrossEntropyLossFlat(weight=class-balanced)', "reweights the classes but keeps pushing on items "
@@ -78,11 +82,11 @@ class _SparseLabels(Rule):
            "(about 2.9 of 80 labels per image, density 0.04) and Pascal VOC (about 1.4 of 20, 0.07) sit below "
            f"{SPARSE_DENSITY:g}")
     source = "Ridnik et al. 2021, Asymmetric Loss For Multi-Label Classification"
-    def std(self): return BCEWithLogitsLossFlat()
+    def std(self, **kw): return BCEWithLogitsLossFlat(**kw)
     def test(self, f): return f['density']<=SPARSE_DENSITY
     def advise(self, f):
         d = f['density']; neg = f"{(1-d)/d:.0f}"
-        return (AsymmetricLossFlat(gamma_neg=4., gamma_pos=0., clip=0.05),
+        return (AsymmetricLossFlat(gamma_neg=4., gamma_pos=0., clip=0.05, **f.get('loss_kw', {})),
                 f"density {d:.3f} ({f['labels_per_item']:.2f} positive of {f['labels']} labels per item), at or below "
                 f"{SPARSE_DENSITY:g}: {neg} negatives per positive",
                 [('BCEWithLogitsLossFlat', f"weighs the {neg} negatives per positive like positives"),
@@ -101,7 +105,7 @@ class _SmallStructures(Rule):
            f"each class by overlap, whatever its size; the same {IMBALANCE:g}:1 as for classes")
     source = ("Milletari et al. 2016, V-Net; Sudre et al. 2017, Generalised Dice Overlap; "
               "Isensee et al. 2021, nnU-Net (CE + Dice)")
-    def std(self): return CrossEntropyLossFlat(axis=1)
+    def std(self, **kw): return CrossEntropyLossFlat(axis=1)
     def test(self, f): return f['background_ratio']>=IMBALANCE
     def advise(self, f):
         r = f['background_ratio']
@@ -127,7 +131,7 @@ class _ThinStructures(Rule):
            "scores the overlap of the skeletons (Shit et al. 2021), whose breaks it counts; on the embedded shapes set "
            "(`thin_and_small`) it tied Dice + CE within the seed spread at a small budget, so check it on your data")
     source = "Shit et al. 2021, clDice - a Novel Topology-Preserving Loss Function for Tubular Structure Segmentation"
-    def std(self): return CrossEntropyLossFlat(axis=1)
+    def std(self, **kw): return CrossEntropyLossFlat(axis=1)
     def test(self, f): return f.get('thin_share', 0.)>=THIN_SHARE
     def advise(self, f):
         s = f['thin_share']
@@ -150,7 +154,7 @@ class _SmallObjects(Rule):
            "(`thin_and_small`) it tied Dice + CE within the seed spread at a small budget, so check it on your data")
     source = ("Kervadec et al. 2019, Boundary loss for highly unbalanced segmentation; "
               "Isensee et al. 2021, nnU-Net (CE + Dice)")
-    def std(self): return CrossEntropyLossFlat(axis=1)
+    def std(self, **kw): return CrossEntropyLossFlat(axis=1)
     def test(self, f): return f.get('components', 0)>0 and f.get('small_share', 0.)>=SMALL_SHARE
     def advise(self, f):
         s,n = f['small_share'],f['components']
@@ -170,11 +174,11 @@ class _HeavyTails(Rule):
            "95% of least squares' efficiency on Gaussian data, with sigma estimated robustly as 1.4826 x MAD")
     source = ("Huber 1964, Robust Estimation of a Location Parameter; "
               "Iglewicz and Hoaglin 1993, How to Detect and Handle Outliers")
-    def std(self): return MSELossFlat()
+    def std(self, **kw): return MSELossFlat(**kw)
     def test(self, f): return f['outlier_share']>OUTLIER_SHARE
     def advise(self, f):
         s,sig = f['outlier_share'],max(f['robust_sigma']); delta = 1.345*sig
-        return (HuberLossFlat(delta=delta),
+        return (HuberLossFlat(delta=delta, **f.get('loss_kw', {})),
                 f"{s:.1%} of the targets have a modified z-score beyond ±{OUTLIER_Z:g} (a Gaussian gives 0.05%), above "
                 f"{OUTLIER_SHARE:.0%}; delta = 1.345 x robust sigma {sig:.3g} = {delta:.3g}",
                 [('MSELossFlat', "the squared error lets the outliers dominate the gradient"),
@@ -195,7 +199,7 @@ class _Retrieval(Rule):
            "so its batches need `m` items per class (`MPerClassDL`)")
     source = ("Deng et al. 2019, ArcFace; Khosla et al. 2020, Supervised Contrastive Learning; "
               "Musgrave et al. 2020, A Metric Learning Reality Check")
-    def std(self): return SupConLossFlat()
+    def std(self, **kw): return SupConLossFlat()
     def test(self, f): return True
     def advise(self, f):
         c = [v for v in f['counts'] if v]; m = max(2, min(4, min(c)))
@@ -213,11 +217,99 @@ class _Retrieval(Rule):
                 [('ArcFaceLossFlat(n_classes, emb_dim)', "pass `emb_dim=` (the model's embedding size) to get it: "
                   "one centre per class, no partners needed"), tri])
 
-# in the order `_advise` tries them
-_rules = [_ImbalancedClasses(), _SparseLabels(), _ThinStructures(), _SmallObjects(), _SmallStructures(), _HeavyTails(),
-          _Retrieval()]
+class _LongTail(_ImbalancedClasses):
+    rule = 'long tail'
+    fires = f"largest class / smallest class (head-to-tail ratio) >= {LONG_TAIL:g}"
+    loss = "LogitAdjustedLossFlat(class_counts=the training counts, tau=1)"
+    why = ("cross-entropy on a long tail learns the training prior, so the rare classes lose every close call; "
+           "logit adjustment adds tau·log(prior) to the logits in the loss only (Menon et al. 2021, eq. 11), which "
+           "makes the argmax of the raw logits consistent for the balanced error; its paper evaluates head-to-tail "
+           f"ratios of 100 and more, and below {LONG_TAIL:g}:1 the class-balanced focal loss is kept")
+    source = ("Menon et al. 2021, Long-tail learning via logit adjustment; "
+              "Ren et al. 2020, Balanced Meta-Softmax for Long-Tailed Visual Recognition")
+    def test(self, f): return f['imbalance']>=LONG_TAIL
+    def advise(self, f):
+        r,c = f['imbalance'],f['counts']
+        return (LogitAdjustedLossFlat(class_counts=c, tau=1., **f.get('loss_kw', {})),
+                f"head-to-tail ratio {r:.1f}:1 (largest class {max(c)} items, smallest {min(v for v in c if v)}), at "
+                f"or above {LONG_TAIL:g}:1; the log-prior of the {len(c)} training counts shifts the logits in the "
+                "loss",
+                [('BalancedSoftmaxLossFlat', "the same shift at tau = 1, derived as a balanced softmax (Ren et al.)"),
+                 ('FocalLossFlat(gamma=2, alpha=class-balanced)', "reweights the classes (Cui et al. 2019); the "
+                  "advice below the long-tail ratio"),
+                 ('CrossEntropyLossFlat', f"learns the {r:.0f}:1 prior: the tail loses its close calls")])
 
-RULES = pd.DataFrame([r.row() for r in _rules] + [
+class _OrderedClasses(Rule):
+    rule,task,min_items = 'ordered classes','single-label',False # asked for: numbers in a vocabulary need not be ranks
+    fires = "asked for: `recommend_loss(dls, ordinal=True)`; the ranks follow the vocabulary's order"
+    loss = "CORNLossFlat() on K-1 outputs"
+    why = ("cross-entropy treats the classes as unordered, so calling a grade-5 item a 1 costs what calling it a 4 "
+           "costs; CORN learns the K-1 conditional tasks P(y>k | y>k-1), whose products are rank-consistent P(y>k); "
+           "on the diabetes grades of `02a_ordinal` it lowered the rank MAE against CE at the same accuracy, by about "
+           "its seed spread; the vocabulary cannot show that numbers are ranks (digits are not), so the user says it")
+    source = ("Shi et al. 2021, Deep Neural Networks for Rank-Consistent Ordinal Regression Based On Conditional "
+              "Probabilities; Cao et al. 2020, Rank Consistent Ordinal Regression for Neural Networks")
+    def std(self, **kw): return CrossEntropyLossFlat(**kw)
+    def test(self, f): return bool(f.get('ordinal'))
+    def advise(self, f):
+        k,v = f['classes'],f['vocab']
+        order = ' < '.join(v[:6]) + (' < ...' if len(v)>6 else '')
+        how = ("numbers in increasing order" if f['vocab_numbers'] else "the vocabulary's order, which fastai sorts "
+               "alphabetically unless `CategoryBlock(vocab=...)` gives it: check it")
+        return (CORNLossFlat(), f"{k} ordered classes, ranked by {how}: {order}; the model needs K-1 = {k-1} "
+                f"outputs (`vision_learner(dls, arch, n_out={k-1})`)",
+                [('CORALLossFlat', f"rank-consistent through one weight vector and K-1 biases: `coral_head(nf, {k})` "
+                  "as the model's last layer"),
+                 ('CrossEntropyLossFlat', "ignores the order: every wrong class costs the same")])
+
+class _NoisyLabels(Rule):
+    rule,task,min_items = 'noisy labels','single-label',False # asked for: noise cannot be measured from the labels
+    fires = "asked for: `recommend_loss(dls, noisy_labels=True)`"
+    loss = "GCELossFlat(q=0.7)"
+    why = ("GCE interpolates between cross-entropy (q -> 0) and MAE (q = 1), which is robust to symmetric label noise: "
+           "a wrong label whose probability stays low contributes a bounded loss rather than an unbounded -log p")
+    source = ("Zhang & Sabuncu 2018, Generalized Cross Entropy Loss for Training Deep Neural Networks with Noisy "
+              "Labels; Wang et al. 2019, Symmetric Cross Entropy for Robust Learning with Noisy Labels; "
+              "Reed et al. 2015, Training Deep Neural Networks on Noisy Labels with Bootstrapping")
+    def std(self, **kw): return CrossEntropyLossFlat(**kw)
+    def test(self, f): return bool(f.get('noisy_labels'))
+    def advise(self, f):
+        return (GCELossFlat(q=0.7, **f.get('loss_kw', {})),
+                "the labels are noisy (said by the user; the data cannot show it): GCE with q = 0.7, the paper's value",
+                _noisy_alternatives('single-label'))
+
+def _noisy_alternatives(task:str)->list:
+    "The noisy-label losses as alternatives, for a `task`'s advice when the user says the labels are noisy"
+    if task=='single-label':
+        return [('SCELossFlat(alpha=0.1, beta=1)', "symmetric CE: adds reverse CE with log 0 clamped to -4"),
+                ('BootstrappedCELossFlat(beta=0.8, hard=True)', "mixes the label with the model's own prediction"),
+                ('CrossEntropyLossFlat', "memorises the wrong labels once the clean ones are fitted")]
+    if task=='segmentation':
+        return [('GCELossFlat(q=0.7, axis=1)', "noisy mask labels: GCE reads the class axis of a mask as CE does")]
+    if task=='multi-label': return [('BCEWithLogitsLossFlat(label_smoothing=0.1)',
+                                     "noisy labels: smoothed targets t(1-0.1)+0.05 bound each label's pull")]
+    return []
+
+class _MissingTargets(Rule):
+    "Not tried on its own: it sets the options of the loss that the other rules pick"
+    rule,task = 'missing targets','any'
+    fires = ("some targets are NaN, or a label is one negative value such as -1 (multi-label), or the vocabulary "
+             "holds nan")
+    loss = "the picked loss with `ignore_nan=True` or `ignore_index=v`"
+    why = ("a missing target must count in neither the sum nor the mean's denominator, or the model learns to predict "
+           "the stand-in (0, or a 'nan' class); every sigmoid, softmax and regression Flat loss takes the option")
+    source = "the masked mean, as smp's SoftBCEWithLogitsLoss(ignore_index=...)"
+    def note(self, f):
+        s,kw = f['missing_share'],f['loss_kw']
+        opts = ', '.join(f"{k}={v!r}" for k,v in kw.items())
+        return f"; {s:.1%} of the targets are missing ({f['missing_as']}): `{opts}` leaves them out"
+
+
+# in the order `_advise` tries them
+_rules = [_OrderedClasses(), _NoisyLabels(), _LongTail(), _ImbalancedClasses(), _SparseLabels(), _ThinStructures(),
+          _SmallObjects(), _SmallStructures(), _HeavyTails(), _Retrieval()]
+
+RULES = pd.DataFrame([r.row() for r in _rules+[_MissingTargets()]] + [
     dict(rule='standard', task='any', fires=f"no rule fires, or fewer than {MIN_ITEMS} items",
          loss="CrossEntropyLossFlat / BCEWithLogitsLossFlat / CrossEntropyLossFlat(axis=1) / MSELossFlat",
          why="fastai's choice for the block type; the data give no reason to move from it", source="fastai"),
@@ -231,7 +323,7 @@ def _task(y:Tensor)->str:
     if isinstance(y, TensorCategory): return 'single-label'
     y = torch.as_tensor(y)
     if not y.is_floating_point(): return 'single-label' if y.ndim==0 else 'segmentation'
-    if y.ndim==1 and y.numel()>1 and ((y==0)|(y==1)).all(): return 'multi-label'
+    if y.ndim==1 and y.numel()>1 and ((y==0)|(y==1)|y.isnan()).all() and not y.isnan().all(): return 'multi-label'
     return 'regression'
 
 def _item_targets(dls)->list|None:
@@ -271,6 +363,25 @@ def _component_sizes(fg:Tensor, comps:list|None=None)->np.ndarray:
     out = [np.bincount(lab.ravel())[1:] for lab,n in (comps or map(connected_components, fg)) if n]
     return np.concatenate(out) if out else np.zeros(0, dtype=int)
 
+def _missing(y:Tensor, *, marker:bool=False)->tuple:
+    "Missing entries of float targets `y`: NaN, and with `marker` one negative integer such as -1; (mask, loss options)"
+    m,kw,what = y.isnan(),{},[]
+    if m.any(): kw['ignore_nan'] = True; what.append('NaN')
+    if marker:
+        odd = y[y<0] # NaN compares False
+        if len(odd) and (odd==odd[0]).all() and float(odd[0]).is_integer():
+            m = m|(y==odd[0]); kw['ignore_index'] = int(odd[0]); what.append(f"the label {int(odd[0])}")
+    return m,kw,' and '.join(what)
+
+def _is_missing_label(v)->bool:
+    "A vocabulary entry that stands for no label: NaN or None, 'nan' (`astype(str)` of a NaN) or ''"
+    return v is None or (isinstance(v, float) and v!=v) or str(v).strip().lower() in ('nan', '')
+
+def _numbers(vocab)->list|None:
+    "The labels of `vocab` as numbers, or None when one is not a number"
+    try: return [float(v) for v in vocab]
+    except (TypeError, ValueError): return None
+
 def measure(dls, *, max_batches:int=20)->dict:
     "The figures the rules read from the encoded training targets of `dls`: task, size, and counts, ratios or tails"
     ys = _item_targets(dls)
@@ -279,15 +390,27 @@ def measure(dls, *, max_batches:int=20)->dict:
     task = _task(ys[0]); f = dict(task=task, items=len(ys))
     if task=='single-label':
         y = torch.stack([torch.as_tensor(o).long() for o in ys])
-        n_cls = len(getattr(dls, 'vocab', [])) or int(y.max())+1
+        vocab = list(getattr(dls, 'vocab', None) or [])
+        n_cls = len(vocab) or int(y.max())+1
         counts = torch.bincount(y, minlength=n_cls)
-        present = counts[counts>0]
+        miss = [i for i,v in enumerate(vocab) if _is_missing_label(v)] # pandas' NaN becomes a class of its own
+        kept = counts.clone(); kept[miss] = 0
+        present = kept[kept>0] if (kept>0).any() else counts[counts>0]
         f.update(classes=n_cls, counts=counts.tolist(), imbalance=(present.max()/present.min()).item(),
                  empty_classes=int((counts==0).sum()))
+        if vocab:
+            labs = [str(v) for i,v in enumerate(vocab) if i not in miss]; nums = _numbers(labs)
+            f.update(vocab=labs, vocab_numbers=nums is not None and len(nums)>=3,
+                     vocab_in_order=nums is not None and nums==sorted(nums))
+        if miss and counts[miss].sum():
+            f.update(missing_share=(counts[miss].sum()/counts.sum()).item(), loss_kw=dict(ignore_index=miss[0]),
+                     missing_as=f"the label {vocab[miss[0]]!r}, class {miss[0]}")
     elif task=='multi-label':
         y = torch.stack([torch.as_tensor(o).float() for o in ys])
-        f.update(labels=y.shape[1], labels_per_item=y.sum(1).mean().item(), density=y.mean().item(),
-                 positives=y.sum(0).long().tolist())
+        miss,kw,what = _missing(y, marker=True); yo = y.masked_fill(miss, 0.)
+        d = yo.sum().item()/max(int((~miss).sum()), 1) # positives per observed label slot
+        f.update(labels=y.shape[1], labels_per_item=d*y.shape[1], density=d, positives=yo.sum(0).long().tolist())
+        if miss.any(): f.update(missing_share=miss.float().mean().item(), loss_kw=kw, missing_as=what)
     elif task=='segmentation':
         m = torch.stack([torch.as_tensor(o).long() for o in ys])
         m = m.squeeze(1) if m.ndim==4 and m.shape[1]==1 else m
@@ -303,13 +426,17 @@ def measure(dls, *, max_batches:int=20)->dict:
                  median_component=float(np.median(sz)) if len(sz) else 0.)
     else:
         y = torch.stack([torch.as_tensor(o).double().flatten() for o in ys]) # (items, targets)
-        med,sig = zip(*[_mad_sigma(c) for c in y.T])
+        miss,kw,what = _missing(y)
+        cols = [c[~c.isnan()] for c in y.T] # the observed targets of each column
+        if any(len(c)<2 for c in cols):
+            raise ValueError("recommend_loss: a regression target is observed fewer than 2 times; nothing to measure")
+        med,sig = zip(*[_mad_sigma(c) for c in cols])
         med,sig = torch.stack(med),torch.stack(sig)
-        z = ((y-med)/sig.clamp_min(1e-12)).abs()
-        k = ((y-y.mean(0))**4).mean(0)/y.var(0, unbiased=False)**2-3 # excess kurtosis, for the record
+        z = ((y-med)/sig.clamp_min(1e-12)).abs()[~miss]
+        k = [(((c-c.mean())**4).mean()/c.var(unbiased=False)**2-3).item() for c in cols] # excess kurtosis, a record
         f.update(targets=y.shape[1], median=med.tolist(), robust_sigma=sig.tolist(),
-                 outlier_share=(z>OUTLIER_Z).double().mean().item(),
-                 excess_kurtosis=k.tolist())
+                 outlier_share=(z>OUTLIER_Z).double().mean().item(), excess_kurtosis=k)
+        if miss.any(): f.update(missing_share=miss.float().mean().item(), loss_kw=kw, missing_as=what)
     return f
 
 # %% ../nbs/12_advisor.ipynb #75e312d3
@@ -337,14 +464,24 @@ class Advice:
 # %% ../nbs/12_advisor.ipynb #fb17bd04
 def _advise(f:dict):
     "(loss, rule, reason, alternatives) for the figures `f`: the first rule of the task that fires, else the standard"
-    n,rules = f['items'],[r for r in _rules if r.task==f['task']]
-    first = rules[0]
-    if first.min_items and n<MIN_ITEMS:
-        return (first.std(), 'standard',
-                f"{n} items are too few to measure {first.measures} (fewer than {MIN_ITEMS}): {first.std_name}", [])
-    for r in rules:
+    n,rules,kw = f['items'],[r for r in _rules if r.task==f['task']],f.get('loss_kw', {})
+    base = next((r for r in rules if r.min_items), rules[0]) # its standard loss is the task's
+    for r in rules: # the rules the user asks for come first; the measured ones need `MIN_ITEMS` items
+        if r.min_items and n<MIN_ITEMS:
+            return (base.std(**kw), 'standard',
+                    f"{n} items are too few to measure {r.measures} (fewer than {MIN_ITEMS}): {base.std_name}", [])
         if r.test(f): loss,reason,alts = r.advise(f); return loss,r.rule,reason,alts
-    return (first.std(), 'standard', *first.standard(f))
+    return (base.std(**kw), 'standard', *base.standard(f))
+
+def _hints(f:dict, rule:str)->list:
+    "Alternatives that the figures suggest but cannot decide: numeric labels (ranks?), and noisy labels when said"
+    out = []
+    if f['task']=='single-label' and f.get('vocab_numbers') and rule!='ordered classes' and f['vocab_in_order']:
+        v,k = f['vocab'],f['classes']
+        out.append(('CORNLossFlat', f"the labels are numbers ({v[0]}, ..., {v[-1]}): if they are ranks (grades, "
+                    f"ratings), `ordinal=True` advises CORN on K-1 = {k-1} outputs"))
+    if f.get('noisy_labels') and rule!='noisy labels': out += _noisy_alternatives(f['task'])
+    return out
 
 def recommend_loss(
     dls, # fastai `DataLoaders` with one target
@@ -352,6 +489,8 @@ def recommend_loss(
     max_batches:int=20, # For masks: the training batches read to measure the pixel shares
     retrieval:bool=False, # The model outputs embeddings for nearest-neighbour search: a metric-learning loss
     emb_dim:int|None=None, # The model's embedding size (implies `retrieval`), so that ArcFace's centres can be built
+    ordinal:bool=False, # The class labels are ranks (grades, ratings) in the vocabulary's order: an ordinal loss
+    noisy_labels:bool=False, # Some labels are wrong: the noisy-label losses (the data cannot show it)
 )->Advice:
     "Measure the training targets of `dls`, pick a loss from `RULES`, and say why with the figures"
     f = measure(dls, max_batches=max_batches)
@@ -361,8 +500,18 @@ def recommend_loss(
         if f['task']!='single-label':
             raise ValueError(f"recommend_loss: retrieval needs one class label per item; these targets are {f['task']}")
         f.update(task='retrieval', emb_dim=emb_dim, partners=isinstance(getattr(dls, 'train', None), MPerClassDL))
+    if ordinal:
+        if f['task']!='single-label' or 'vocab' not in f:
+            raise ValueError(f"recommend_loss: ordinal=True needs one class label per item from a vocabulary; these "
+                             f"targets are {f['task']}")
+        if _numbers(f['vocab']) is not None and not f['vocab_in_order']:
+            raise ValueError(f"recommend_loss: ordinal=True, but the vocabulary {f['vocab'][:6]} is not in increasing "
+                             "order (fastai sorts labels as strings: '10' before '2'); give the order, e.g. "
+                             "`CategoryBlock(vocab=sorted(labels, key=float))`")
+    f.update(ordinal=ordinal, noisy_labels=noisy_labels)
     loss,rule,reason,alts = _advise(f)
-    return Advice(loss, f['task'], rule, reason, f, alts)
+    if f.get('missing_share'): reason += _MissingTargets().note(f)
+    return Advice(loss, f['task'], rule, reason, f, alts+_hints(f, rule))
 
 # %% ../nbs/12_advisor.ipynb #2206065b
 class Advised:

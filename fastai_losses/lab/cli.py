@@ -95,6 +95,9 @@ def _parser():
     a.add_argument('--task', default='classify', choices=['classify','retrieval'], help="'retrieval': the model "
                    "outputs embeddings for nearest-neighbour search (default: classify)")
     a.add_argument('--emb-dim', type=int, default=None, help="--task retrieval: the model's embedding size")
+    a.add_argument('--ordinal', action='store_true', help="the class labels are ranks in the vocabulary's order "
+                   "(grades, ratings): an ordinal loss")
+    a.add_argument('--noisy-labels', action='store_true', help="some labels are wrong: the noisy-label losses")
     a.add_argument('--drop', default=None, help=_drop_help)
     a.add_argument('--n-per-class', type=int, default=None, help="keep this many items per class")
     a.add_argument('--seed', type=int, default=42, help="seed of the split (default: 42)")
@@ -136,7 +139,8 @@ def _advise_cli(p, a):
             if drop: raise ValueError("--drop works with --data digits or pets")
             dls = _folder_dls(a.data, a.seed)
         if a.emb_dim is not None and a.task!='retrieval': raise ValueError("--emb-dim goes with --task retrieval")
-        adv = recommend_loss(dls, retrieval=a.task=='retrieval', emb_dim=a.emb_dim)
+        adv = recommend_loss(dls, retrieval=a.task=='retrieval', emb_dim=a.emb_dim, ordinal=a.ordinal,
+                             noisy_labels=a.noisy_labels)
     except (ValueError, DataNotFound) as e:
         print(f"fastai-losses advise: error: {e}", file=sys.stderr); sys.exit(2)
     print(adv)
