@@ -209,7 +209,7 @@ class _Retrieval(Rule):
         tri = ('TripletLossFlat(mining="semihard", distance="cosine")',
                "learns from the semi-hard triplets of a batch only; needs partners (`MPerClassDL`) as SupCon does")
         if f['emb_dim']:
-            return (ArcFaceLossFlat(f['classes'], f['emb_dim']),
+            return (ArcFaceLossFlat(f['classes'], f['emb_dim'], **f.get('loss_kw', {})),
                     f"retrieval on embeddings of {f['emb_dim']}: {size}; ArcFace's centres train with the model "
                     "(its own parameter group) and it needs no partners in a batch",
                     [('SupConLossFlat', f"no parameters, but every item needs a partner in its batch: {mper}"), tri])
@@ -252,7 +252,7 @@ class _OrderedClasses(Rule):
     def std(self, **kw): return CrossEntropyLossFlat(**kw)
     def test(self, f): return bool(f.get('ordinal'))
     def advise(self, f):
-        k,v = f['classes'],f['vocab']
+        v = f['vocab']; k = len(v)
         order = ' < '.join(v[:6]) + (' < ...' if len(v)>6 else '')
         how = ("numbers in increasing order" if f['vocab_numbers'] else "the vocabulary's order, which fastai sorts "
                "alphabetically unless `CategoryBlock(vocab=...)` gives it: check it")
@@ -267,7 +267,9 @@ class _NoisyLabels(Rule):
     fires = "asked for: `recommend_loss(dls, noisy_labels=True)`"
     loss = "GCELossFlat(q=0.7)"
     why = ("GCE interpolates between cross-entropy (q -> 0) and MAE (q = 1), which is robust to symmetric label noise: "
-           "a wrong label whose probability stays low contributes a bounded loss rather than an unbounded -log p")
+           "a wrong label whose probability stays low contributes a bounded loss rather than an unbounded -log p; on "
+           "the digits with 40% of the training labels flipped (tutorial `noisy_labels`, 3 seeds) it ended at 0.062 "
+           "clean validation error against CE's 0.265, SCE's 0.119, bootstrapping's 0.241 and label smoothing's 0.264")
     source = ("Zhang & Sabuncu 2018, Generalized Cross Entropy Loss for Training Deep Neural Networks with Noisy "
               "Labels; Wang et al. 2019, Symmetric Cross Entropy for Robust Learning with Noisy Labels; "
               "Reed et al. 2015, Training Deep Neural Networks on Noisy Labels with Bootstrapping")
@@ -323,7 +325,7 @@ def _task(y:Tensor)->str:
     if isinstance(y, TensorCategory): return 'single-label'
     y = torch.as_tensor(y)
     if not y.is_floating_point(): return 'single-label' if y.ndim==0 else 'segmentation'
-    if y.ndim==1 and y.numel()>1 and ((y==0)|(y==1)|y.isnan()).all() and not y.isnan().all(): return 'multi-label'
+    if y.ndim==1 and y.numel()>1 and ((y==0)|(y==1)).all(): return 'multi-label'
     return 'regression'
 
 def _item_targets(dls)->list|None:
@@ -370,6 +372,9 @@ def _missing(y:Tensor, *, marker:bool=False)->tuple:
     if marker:
         odd = y[y<0] # NaN compares False
         if len(odd) and (odd==odd[0]).all() and float(odd[0]).is_integer():
+            if not (y==0).any(): # CelebA's attributes: -1/1, no missing label
+                raise ValueError(f"recommend_loss: multi-label targets hold {int(odd[0])} and 1 but no 0: negatives "
+                                 "coded as -1? BCE needs 0/1 targets: map them with (y+1)/2")
             m = m|(y==odd[0]); kw['ignore_index'] = int(odd[0]); what.append(f"the label {int(odd[0])}")
     return m,kw,' and '.join(what)
 
@@ -393,16 +398,18 @@ def measure(dls, *, max_batches:int=20)->dict:
         vocab = list(getattr(dls, 'vocab', None) or [])
         n_cls = len(vocab) or int(y.max())+1
         counts = torch.bincount(y, minlength=n_cls)
-        miss = [i for i,v in enumerate(vocab) if _is_missing_label(v)] # pandas' NaN becomes a class of its own
-        kept = counts.clone(); kept[miss] = 0
+        miss = [i for i,v in enumerate(vocab) if _is_missing_label(v) and counts[i]] # `astype(str)` of NaN: a class
+        if len(miss)>1: raise ValueError(f"recommend_loss: the labels {[vocab[i] for i in miss]} all look missing; "
+                                         "map them to one label (or drop those items) so that one `ignore_index` holds")
+        kept = counts.clone(); kept[miss] = 0 # a missing label is no class: out of the ratios and the counts
         present = kept[kept>0] if (kept>0).any() else counts[counts>0]
-        f.update(classes=n_cls, counts=counts.tolist(), imbalance=(present.max()/present.min()).item(),
+        f.update(classes=n_cls, counts=kept.tolist(), imbalance=(present.max()/present.min()).item(),
                  empty_classes=int((counts==0).sum()))
         if vocab:
             labs = [str(v) for i,v in enumerate(vocab) if i not in miss]; nums = _numbers(labs)
             f.update(vocab=labs, vocab_numbers=nums is not None and len(nums)>=3,
                      vocab_in_order=nums is not None and nums==sorted(nums))
-        if miss and counts[miss].sum():
+        if miss:
             f.update(missing_share=(counts[miss].sum()/counts.sum()).item(), loss_kw=dict(ignore_index=miss[0]),
                      missing_as=f"the label {vocab[miss[0]]!r}, class {miss[0]}")
     elif task=='multi-label':
@@ -477,7 +484,7 @@ def _hints(f:dict, rule:str)->list:
     "Alternatives that the figures suggest but cannot decide: numeric labels (ranks?), and noisy labels when said"
     out = []
     if f['task']=='single-label' and f.get('vocab_numbers') and rule!='ordered classes' and f['vocab_in_order']:
-        v,k = f['vocab'],f['classes']
+        v = f['vocab']; k = len(v)
         out.append(('CORNLossFlat', f"the labels are numbers ({v[0]}, ..., {v[-1]}): if they are ranks (grades, "
                     f"ratings), `ordinal=True` advises CORN on K-1 = {k-1} outputs"))
     if f.get('noisy_labels') and rule!='noisy labels': out += _noisy_alternatives(f['task'])
@@ -504,13 +511,20 @@ def recommend_loss(
         if f['task']!='single-label' or 'vocab' not in f:
             raise ValueError(f"recommend_loss: ordinal=True needs one class label per item from a vocabulary; these "
                              f"targets are {f['task']}")
+        if f.get('loss_kw'):
+            raise ValueError(f"recommend_loss: ordinal=True, but {f['missing_share']:.1%} of the items are missing "
+                             f"({f['missing_as']}), which has no rank and CORN cannot leave out: drop those items")
         if _numbers(f['vocab']) is not None and not f['vocab_in_order']:
             raise ValueError(f"recommend_loss: ordinal=True, but the vocabulary {f['vocab'][:6]} is not in increasing "
                              "order (fastai sorts labels as strings: '10' before '2'); give the order, e.g. "
                              "`CategoryBlock(vocab=sorted(labels, key=float))`")
     f.update(ordinal=ordinal, noisy_labels=noisy_labels)
     loss,rule,reason,alts = _advise(f)
-    if f.get('missing_share'): reason += _MissingTargets().note(f)
+    if f.get('missing_share'):
+        if any(getattr(loss, k, None)!=v for k,v in f['loss_kw'].items()): # a loss without the option: say so
+            raise ValueError(f"recommend_loss: {f['missing_share']:.1%} of the targets are missing ({f['missing_as']}), "
+                             f"and {type(loss).__name__} cannot leave them out: drop those items")
+        reason += _MissingTargets().note(f)
     return Advice(loss, f['task'], rule, reason, f, alts+_hints(f, rule))
 
 # %% ../nbs/12_advisor.ipynb #2206065b

@@ -9,7 +9,7 @@ from __future__ import annotations
 import torch, torch.nn as nn, torch.nn.functional as F
 from torch import Tensor
 from torch.autograd.function import once_differentiable
-import warnings
+import math, warnings
 from fastcore.basics import store_attr, patch
 # fastai 2.8's `layers.py` calls `torch.jit.script`, which torch 2.14 deprecates with a FutureWarning: silence that one
 # message around the import that raises it, leaving `warnings.filters` as the user set them
@@ -362,8 +362,9 @@ class MissingTargets:
         return m
     def _fast(self, targ:Tensor, ii)->bool:
         "Whether to try the plain loss first: reduced, on the CPU (no device sync), eager, and no target equal to `ii`"
-        if self.func.reduction=='none' or not targ.is_cpu or torch.compiler.is_compiling(): return False
-        return ii is None or bool(targ.amin()>ii if ii<0 else targ.amax()<ii) # NaN compares False: the masked path
+        if self.func.reduction=='none' or not targ.is_cpu or torch.compiler.is_compiling() or torch.jit.is_tracing():
+            return False # a trace or a graph would keep the branch of its first batch
+        return ii is None or (targ.amin().item()>ii if ii<0 else targ.amax().item()<ii) # NaN: False, the mask
     def call_func(self, inp:Tensor, targ:Tensor, **kwargs)->Tensor:
         nan,ii = self.ignore_nan and targ.is_floating_point(),self.ignore_index
         if ii is None and not nan: return self.func(inp, targ, **kwargs)
@@ -371,7 +372,7 @@ class MissingTargets:
             # no target equals `ignore_index` (one min or max, a tenth of the mask's cost), and a NaN target makes the
             # plain loss NaN: a batch with none missing pays one look at one number, not the mask (1.4-2.6x the loss)
             loss = self.func(inp, targ, **kwargs)
-            if not nan or not loss.isnan().any(): return loss
+            if not nan or not (math.isnan(loss.item()) if loss.ndim==0 else loss.isnan().any()): return loss
         # 1. where kept and 0. where missing, written into a float tensor: on CPU a boolean mask costs 5x more to make
         keep = torch.ne(targ, ii, out=torch.empty_like(targ)) if ii is not None else None
         if nan:
