@@ -522,7 +522,8 @@ def recommend_loss(
     loss,rule,reason,alts = _advise(f)
     if f.get('missing_share'):
         if any(getattr(loss, k, None)!=v for k,v in f['loss_kw'].items()): # a loss without the option: say so
-            raise ValueError(f"recommend_loss: {f['missing_share']:.1%} of the targets are missing ({f['missing_as']}), "
+            raise ValueError(f"recommend_loss: {f['missing_share']:.1%} of the targets are missing "
+                             f"({f['missing_as']}), "
                              f"and {type(loss).__name__} cannot leave them out: drop those items")
         reason += _MissingTargets().note(f)
     return Advice(loss, f['task'], rule, reason, f, alts+_hints(f, rule))
