@@ -42,6 +42,8 @@ _alternatives = {
     '0.5*CE + 0.5*Dice': lambda f: 0.5*CrossEntropyLossFlat(axis=1) + 0.5*DiceLossFlat(),
     'MSELossFlat': lambda f: MSELossFlat(), 'L1LossFlat': lambda f: L1LossFlat(),
     'HuberLossFlat': lambda f: HuberLossFlat(),
+    'FocalLossFlat(gamma=2, alpha=class-balanced)': lambda f: FocalLossFlat(gamma=2., alpha=_cb_weights(f)),
+    'BalancedSoftmaxLossFlat': lambda f: BalancedSoftmaxLossFlat(class_counts=f['counts']),
 }
 
 def _is_seg(dls)->bool: return isinstance(dls.train_ds[0][1], TensorMask)
@@ -54,7 +56,9 @@ def find_candidates(
     if isinstance(losses, str) and losses=='advised':
         adv = recommend_loss(dls)
         out = {'advised': adv.loss}
-        for n,_ in adv.alternatives: out[n] = _alternatives[n](adv.facts)
+        # only the alternatives that train the same model: not a hint such as CORN's (K-1 outputs) or the composite ones
+        for n,_ in adv.alternatives:
+            if n in _alternatives: out[n] = _alternatives[n](adv.facts)
         return out
     if isinstance(losses, str) or (isinstance(losses, (list,tuple)) and all(isinstance(l, str) for l in losses)):
         return get_losses(losses, task='segmentation' if _is_seg(dls) else 'classification')
