@@ -166,10 +166,17 @@ def cases(quick, dev):
           ('poisson', PoissonNLLLossFlat(), count_data(reg, dev), None, f"({reg},)"),
           ('soft_margin', SoftMarginLossFlat(), sign_data(reg, dev), None, f"({reg},)")]
     for n,c in ((4096, 37), (256, 1000)): C += [('multi_margin', MultiMarginLossFlat(), cls_data(n, c, dev), 'softmax', f"({n}, {c})")]
-    for n,c in ((4096, 37), (64, 16384)): # issue 28: masking's cost when nothing is missing (`no option`: the plain loss)
+    for n,c in ((4096, 37), (256, 1000)): # issue 28: the noisy-label and long-tail losses, against `F.cross_entropy` (no peer has them)
+        cnt,sh = torch.logspace(3, 0, c).round(),f"({n}, {c})" # a long tail: 1000 items for the first class down to 1 for the last
+        C += [('gce', GCELossFlat(), cls_data(n, c, dev), 'softmax', sh), ('sce', SCELossFlat(), cls_data(n, c, dev), 'softmax', sh),
+              ('bootstrap', BootstrappedCELossFlat(), cls_data(n, c, dev), 'softmax', sh),
+              ('bootstrap_hard', BootstrappedCELossFlat(hard=True), cls_data(n, c, dev), 'softmax', sh),
+              ('logit_adjusted', LogitAdjustedLossFlat(class_counts=cnt), cls_data(n, c, dev), 'softmax', sh),
+              ('balanced_softmax', BalancedSoftmaxLossFlat(class_counts=cnt), cls_data(n, c, dev), 'softmax', sh)]
+    for n,c in ((64, 37), (4096, 37), (64, 16384)): # issue 28: masking's cost when nothing is missing (`no option`: the plain loss)
         C += [('bce_ignore_nan', BCEWithLogitsLossFlat(ignore_nan=True), ml_data(n, c, dev), None, f"({n}, {c})"),
               ('bce_ignore_index', BCEWithLogitsLossFlat(ignore_index=-1), ml_data(n, c, dev), None, f"({n}, {c})")]
-    C += [('mse_ignore_nan', MSELossFlat(ignore_nan=True), reg_data(reg, dev), None, f"({reg},)")]
+    for n in (256, reg): C += [('mse_ignore_nan', MSELossFlat(ignore_nan=True), reg_data(n, dev), None, f"({n},)")]
     for n,k in ((4096, 10), (65536, 10)): # K-1 = 9 logits for 10 ranks
         C += [('coral', CORALLossFlat(), ord_data(n, k, dev), None, f"({n}, {k-1})"), ('corn', CORNLossFlat(), ord_data(n, k, dev), None, f"({n}, {k-1})")]
     return C

@@ -360,6 +360,23 @@ def sce_loss(
     ce,n = _ce_keep(inp, targ, ignore_index)
     return reduce_loss(alpha*ce + beta*A*torch.expm1(-ce), reduction, n) # -A(1-p_y) = A·expm1(-ce)
 
+def _boot_closed(x:Tensor, t:Tensor, ignore_index:int, beta:float, hard:bool, grad:bool=True):
+    "Per-item bootstrapped cross-entropy of logits `x`, and its gradient if `grad` (for `ClosedForm`)"
+    logp = F.log_softmax(x, 1) # class axis 1
+    keep = t!=ignore_index
+    ti = torch.where(keep, t, 0).unsqueeze(1)
+    lpt,r = logp.gather(1, ti).squeeze(1),keep.to(x.dtype).unsqueeze(1)
+    if hard: # -β log p_y - (1-β) log p_k, k the argmax: the gradient is p - β e_y - (1-β) e_k
+        lk,k = logp.max(1, keepdim=True)
+        loss = (-beta*lpt - (1-beta)*lk.squeeze(1))*r.squeeze(1)
+        if not grad: return loss,None
+        return loss,logp.exp_().mul_(r).scatter_add_(1, ti, -beta*r).scatter_add_(1, k, (beta-1)*r)
+    # -β log p_y + (1-β)H(p); H's gradient is -p(log p + H), so the loss's is p(β - (1-β)(log p + H)) - β e_y
+    p = logp.exp(); H = -(p*logp).sum(1) # not `vecdot`: autocast would take it to half precision
+    loss = (-beta*lpt + (1-beta)*H)*r.squeeze(1)
+    if not grad: return loss,None
+    return loss,logp.add_(H.unsqueeze(1)).mul_(beta-1).add_(beta).mul_(p).mul_(r).scatter_add_(1, ti, -beta*r)
+
 def bootstrapped_cross_entropy(
     inp:Tensor, # Logits (N, C) or (N, C, d1, ...)
     targ:Tensor, # Class indices (N,) or (N, d1, ...)
@@ -370,10 +387,13 @@ def bootstrapped_cross_entropy(
     reduction:str='mean',
 )->Tensor:
     "Bootstrapped cross-entropy $-\\sum_k(\\beta t_k + (1-\\beta)\\hat q_k)\\log p_k$ (Reed et al. 2015, eqs. 6-7)"
-    ce,n = _ce_keep(inp, targ, ignore_index)
-    logp = F.log_softmax(to_float32(inp), 1)
-    own = -logp.amax(1) if hard else -(logp.exp()*logp).sum(1) # -log p of the argmax, or the entropy of p
-    return reduce_loss(beta*ce + (1-beta)*torch.where(targ!=ignore_index, own, 0), reduction, n)
+    inp,n = to_float32(inp),(targ!=ignore_index).sum()
+    # the closed-form gradient (one log-softmax, one saved tensor) is 1.2-3.7x faster than autograd's graph at each
+    # shape measured on the CPU, (64, 37) to (4096, 1000) (benchmarks/run.py): it is taken whenever a gradient is
+    args = (targ, ignore_index, beta, hard)
+    if torch.is_grad_enabled() and inp.requires_grad: loss = ClosedForm.apply(inp, _boot_closed, *args)
+    else: loss = _boot_closed(inp, *args, grad=False)[0]
+    return reduce_loss(loss, reduction, n)
 
 class GCELoss(nn.Module):
     "Module form of `gce_loss`"
@@ -409,11 +429,15 @@ class GCELossFlat(_ClassFlat):
 class SCELossFlat(_ClassFlat):
     "Same as `SCELoss` (symmetric cross-entropy, robust to noisy labels), but flattens input and target"
     def __init__(self, *, alpha:float=0.1, beta:float=1., A:float=-4., ignore_index:int=-100, axis:int=-1, **kwargs):
+        if alpha<0 or beta<0 or alpha+beta==0:
+            raise ValueError(f"SCELossFlat: alpha={alpha}, beta={beta}; expected weights >= 0, not both 0")
+        if not A<0: raise ValueError(f"SCELossFlat: A={A}; expected a negative number (log 0 clamped, -4 in the paper)")
         super().__init__(SCELoss, alpha=alpha, beta=beta, A=A, ignore_index=ignore_index, axis=axis, **kwargs)
 
 class BootstrappedCELossFlat(_ClassFlat):
     "Same as `BootstrappedCELoss` (soft or `hard` bootstrapping on noisy labels), but flattens input and target"
     def __init__(self, *, beta:float=0.95, hard:bool=False, ignore_index:int=-100, axis:int=-1, **kwargs):
+        if not 0<=beta<=1: raise ValueError(f"BootstrappedCELossFlat: beta={beta}; expected a value in [0, 1]")
         super().__init__(BootstrappedCELoss, beta=beta, hard=hard, ignore_index=ignore_index, axis=axis, **kwargs)
 
 # %% ../nbs/02_classification.ipynb #5cd7f982
