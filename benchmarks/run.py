@@ -36,12 +36,13 @@ def peers():
                              dice=lambda x,t: k.dice_loss(x, t, average='macro'),
                              tversky=lambda x,t: k.tversky_loss(x, t, alpha=0.5, beta=0.5),
                              lovasz=lambda x,t: k.lovasz_softmax_loss(x, t), **restoration_peers(k))
+        P['kornia']['lovasz_per_image'] = P['kornia']['lovasz'] # kornia scores each image on its own
     s = _try(lambda: __import__('segmentation_models_pytorch.losses', fromlist=['x']))
     if s: P['smp'] = dict(dice=s.DiceLoss('multiclass', smooth=1.), jaccard=s.JaccardLoss('multiclass', smooth=1.),
                           tversky=s.TverskyLoss('multiclass', smooth=1., alpha=0.5, beta=0.5), lovasz=s.LovaszLoss('multiclass'),
                           dice_binary=s.DiceLoss('binary', smooth=1.), binary_focal=s.FocalLoss('binary', alpha=0.25, gamma=2.),
                           log_dice=s.DiceLoss('multiclass', smooth=1., log_loss=True), lovasz_hinge=s.LovaszLoss('binary'),
-                          mcc_binary=lambda x,t,f=s.MCCLoss(): f(torch.sigmoid(x), t))
+                          mcc_binary=lambda x,t,f=s.MCCLoss(): f(torch.sigmoid(x), t), lovasz_per_image=s.LovaszLoss('multiclass', per_image=True))
     m = _try(lambda: __import__('monai.losses', fromlist=['x']))
     if m:
         md = m.DiceLoss(to_onehot_y=True, softmax=True, batch=True, smooth_nr=1., smooth_dr=1.)
@@ -130,7 +131,9 @@ def cases(quick, dev):
           ('asl', AsymmetricLossFlat(), ml_data(4096, 37, dev), 'sigmoid', '(4096, 37)')]
     sh = str(seg)
     C += [('dice', DiceLossFlat(), seg_data(seg, dev), 'softmax', sh), ('jaccard', JaccardLossFlat(), seg_data(seg, dev), None, sh),
-          ('tversky', TverskyLossFlat(), seg_data(seg, dev), None, sh), ('lovasz', LovaszSoftmaxLossFlat(), seg_data(seg, dev), None, sh)]
+          ('tversky', TverskyLossFlat(), seg_data(seg, dev), None, sh), ('lovasz', LovaszSoftmaxLossFlat(), seg_data(seg, dev), None, sh),
+          ('lovasz_per_image', LovaszSoftmaxLossFlat(per_image=True), seg_data(seg, dev), None, sh)]
+    if not quick: C += [('dice', DiceLossFlat(), seg_data((8, 21, 128, 128), dev), 'softmax', '(8, 21, 128, 128)')] # issue 31's shape
     C += [('dice_binary', DiceLossFlat(mode='binary'), segb_data(segb, dev), None, str(segb)),
           ('binary_focal', BinaryFocalLossFlat(), segb_data(segb, dev), 'sigmoid', str(segb))]
     C += [('mse', MSELossFlat(), reg_data(reg, dev), 'mse', f"({reg},)"), ('huber', HuberLossFlat(), reg_data(reg, dev), 'huber', f"({reg},)")]

@@ -308,11 +308,14 @@ class FocalTverskyLossFlat(SegFlat):
 # %% ../nbs/04_segmentation.ipynb #503abfb1
 def _lovasz_grad(fg_sorted:Tensor)->Tensor:
     "Gradient of the Lovász extension of Jaccard, for masks sorted by error on the last axis (Berman et al., alg. 1)"
-    gts = fg_sorted.sum(-1, keepdim=True)
-    inter = gts-fg_sorted.cumsum(-1)
-    union = gts+(1-fg_sorted).cumsum(-1)
-    jac = 1-inter/union
-    return torch.cat([jac[..., :1], jac[..., 1:]-jac[..., :-1]], -1)
+    # with k the rank (1, 2, ...) and c the cumulative sum of the mask, intersection = gts-c and union = gts+k-c, so
+    # 1-IoU = k/union: one cumulative sum, and the difference taken in place (half the time of the textbook form)
+    cs = fg_sorted.cumsum(-1)
+    if cs.shape[-1]==0: return cs
+    k = torch.arange(1, cs.shape[-1]+1, dtype=cs.dtype, device=cs.device)
+    jac = torch.div(k, (cs[..., -1:]+k).sub_(cs)) # gts = the last cumulative sum
+    g = jac.clone(); g[..., 1:] -= jac[..., :-1]
+    return g
 
 def lovasz_softmax_loss(
     inp:Tensor, # Logits (N,C,d1,...)
@@ -324,24 +327,23 @@ def lovasz_softmax_loss(
 )->Tensor:
     "Lovász-Softmax loss (Berman et al. 2018, eq. 12), averaged over the classes present in the target"
     check_reduction(reduction)
+    n,c = inp.shape[:2]
+    # the batch as one volume: the logits laid out (1, C, N·P) before the softmax, one copy of the input where a
+    # transpose after it would copy the probabilities, the one-hot mask and the kept pixels
+    if not (per_image or reduction=='none'):
+        inp,targ = to_float32(inp).flatten(2).transpose(0, 1).reshape(1, c, -1),targ.reshape(1, -1)
     p,t,keep = _seg_probs(inp, targ, 'multiclass', ignore_index)
-    n,c = p.shape[:2]
-    fg = torch.zeros_like(p).scatter_(1, t.unsqueeze(1), 1.) # one-hot (N,C,P), written in place
-    if keep is not None: keep = keep.to(p.dtype).expand_as(p)
-    def per_group(p, fg, keep): # (G,C,P) -> (G,)
-        err = (fg-p).abs()
-        if keep is not None: err = err*keep
-        err_s,perm = err.sort(-1, descending=True)
-        fg_s = fg.gather(-1, perm)
-        if keep is not None: fg_s = fg_s*keep.gather(-1, perm)
-        l = (err_s*_lovasz_grad(fg_s)).sum(-1)
-        present = fg_s.sum(-1)>0
-        return (l*present).sum(-1)/present.sum(-1).clamp_min(1)
-    if reduction=='none' or per_image:
-        per = per_group(p, fg, keep)
-        if reduction=='none': return per
-        m = per.mean()
-    else: m = per_group(*(None if v is None else v.transpose(0, 1).reshape(1, c, -1) for v in (p, fg, keep)))[0]
+    fg = torch.zeros_like(p).scatter_(1, t.unsqueeze(1), 1.) # one-hot (G,C,P), written in place
+    err = (fg-p).abs()
+    if keep is not None: keep = keep.to(p.dtype); err = err*keep # (G,1,P)
+    err_s,perm = err.sort(-1, descending=True)
+    fg_s = fg.gather(-1, perm)
+    if keep is not None: fg_s = fg_s*keep.expand_as(p).gather(-1, perm)
+    l = (err_s*_lovasz_grad(fg_s)).sum(-1)
+    present = fg_s.sum(-1)>0
+    per = (l*present).sum(-1)/present.sum(-1).clamp_min(1) # (G,): per image, or the batch's one value
+    if reduction=='none': return per
+    m = per.mean()
     return m if reduction=='mean' else m*n
 
 class LovaszSoftmaxLoss(nn.Module):

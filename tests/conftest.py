@@ -4,6 +4,13 @@ settings.register_profile('ci', max_examples=25, deadline=None)
 settings.register_profile('thorough', max_examples=300, deadline=None)
 settings.load_profile(os.environ.get('HYPOTHESIS_PROFILE', 'ci'))
 
+# fastai's `TfmdDL` starts `defaults.cpus` worker processes per pass over the data unless told otherwise: forking a test
+# process that has grown to gigabytes, several times per `Learner`, made the fastai suites most of pytest's time. The
+# suites test losses, not fastai's multiprocessing: their loaders run in the main process (a test may still pass
+# `num_workers`)
+from fastcore.basics import defaults
+defaults.cpus = 0
+
 from registry import CASES, IDS, FAMILIES
 def pytest_configure(config):
     "Every family is a marker registered in pyproject.toml, so that `--strict-markers` accepts it"
