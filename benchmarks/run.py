@@ -35,8 +35,8 @@ def peers():
                              binary_focal=lambda x,t: k.binary_focal_loss_with_logits(x, t, alpha=0.25, gamma=2., reduction='mean'),
                              dice=lambda x,t: k.dice_loss(x, t, average='macro'),
                              tversky=lambda x,t: k.tversky_loss(x, t, alpha=0.5, beta=0.5),
-                             lovasz=lambda x,t: k.lovasz_softmax_loss(x, t), **restoration_peers(k))
-        P['kornia']['lovasz_per_image'] = P['kornia']['lovasz'] # kornia scores each image on its own
+                             lovasz=lambda x,t: k.lovasz_softmax_loss(x, t), **restoration_peers(k),
+                             lovasz_per_image=lambda x,t: k.lovasz_softmax_loss(x, t)) # kornia scores each image on its own
     s = _try(lambda: __import__('segmentation_models_pytorch.losses', fromlist=['x']))
     if s: P['smp'] = dict(dice=s.DiceLoss('multiclass', smooth=1.), jaccard=s.JaccardLoss('multiclass', smooth=1.),
                           tversky=s.TverskyLoss('multiclass', smooth=1., alpha=0.5, beta=0.5), lovasz=s.LovaszLoss('multiclass'),
