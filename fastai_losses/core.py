@@ -21,10 +21,11 @@ with warnings.catch_warnings():
 # %% auto #0
 __all__ = ['reductions', 'BF16_CLAMP', 'CLOSED_FORM_MIN', 'CLOSED_FORM_MIN_CLASSES', 'weight_schemes', 'check_choice',
            'check_reduction', 'reduce_loss', 'to_float32', 'focusing', 'as_buffer', 'use_closed_form', 'ClosedForm',
-           'shape_of', 'as_plain', 'check_tensor', 'check_finite', 'check_class_weight', 'check_input',
-           'check_item_targets', 'check_same_targets', 'check_target_range', 'check_devices', 'check_softmax_classes',
-           'FlatLoss', 'SoftmaxDecodes', 'SigmoidDecodes', 'MissingTargets', 'LossPart', 'LossSet', 'CombinedLoss',
-           'loss_params', 'uncertainty_weighting', 'dwa_weights', 'LossWeight', 'LossHooks']
+           'ClosedFormReduced', 'closed_form', 'shape_of', 'as_plain', 'check_tensor', 'check_finite',
+           'check_class_weight', 'check_input', 'check_item_targets', 'check_same_targets', 'check_target_range',
+           'check_devices', 'check_softmax_classes', 'FlatLoss', 'SoftmaxDecodes', 'SigmoidDecodes', 'MissingTargets',
+           'LossPart', 'LossSet', 'CombinedLoss', 'loss_params', 'uncertainty_weighting', 'dwa_weights', 'LossWeight',
+           'LossHooks']
 
 # %% ../nbs/00_core.ipynb #dafe1aab
 reductions = ('mean','sum','none')
@@ -93,11 +94,16 @@ def use_closed_form(x:Tensor, *others, cls_axis:int|None=None)->bool:
     if x.device.type!='cpu': return True
     return x.numel()>=CLOSED_FORM_MIN and (cls_axis is None or x.shape[cls_axis]>=CLOSED_FORM_MIN_CLASSES)
 
+def _scaled(loss, grad, c=1.):
+    "`lossgrad` may return a number `c` that scales both: a reduction applies it to one number, not to every value"
+    return loss,grad,c
+
 class ClosedForm(torch.autograd.Function):
-    "`lossgrad(x, *args)` gives the loss and its gradient on `x`; only the gradient is saved, and backward is a product"
+    "`lossgrad(x, *args)` gives the loss, its gradient on `x` (and a scale); saves the gradient, backward is a product"
     @staticmethod
     def forward(ctx, x, lossgrad, *args):
-        loss,grad = lossgrad(x, *args)
+        loss,grad,c = _scaled(*lossgrad(x, *args))
+        if c!=1: loss.mul_(c); grad.mul_(c)
         ctx.n = len(args); ctx.save_for_backward(grad)
         return loss
     @staticmethod
@@ -106,6 +112,27 @@ class ClosedForm(torch.autograd.Function):
         g, = ctx.saved_tensors
         if go.ndim<g.ndim: go = go.unsqueeze(1) # a per-item loss (N, d1, ...) of class logits (N, C, d1, ...)
         return (g*go, None) + (None,)*ctx.n
+
+class ClosedFormReduced(torch.autograd.Function):
+    "`ClosedForm` with the mean (`mean`) or the sum inside: backward is one product by a number"
+    # `loss.mean()` after `ClosedForm` costs an input-sized `MeanBackward` tensor (go/n expanded) and a second product
+    @staticmethod
+    def forward(ctx, x, lossgrad, mean, *args):
+        loss,grad,c = _scaled(*lossgrad(x, *args))
+        mean = mean and loss.numel()>0 # a mean over nothing is 0, as `reduce_loss`
+        ctx.n,ctx.scale = len(args),(c/loss.numel() if mean else c)
+        ctx.save_for_backward(grad)
+        return (loss.mean() if mean else loss.sum())*c if c!=1 else loss.mean() if mean else loss.sum()
+    @staticmethod
+    @once_differentiable
+    def backward(ctx, go):
+        g, = ctx.saved_tensors
+        return (g*(go*ctx.scale), None, None) + (None,)*ctx.n
+
+def closed_form(x:Tensor, lossgrad, reduction:str, *args)->Tensor:
+    "The loss `lossgrad(x, *args)` through `ClosedForm`, reduced by `reduction` (inside the function unless 'none')"
+    if check_reduction(reduction)=='none': return ClosedForm.apply(x, lossgrad, *args)
+    return ClosedFormReduced.apply(x, lossgrad, reduction=='mean', *args)
 
 # %% ../nbs/00_core.ipynb #0898b501
 def shape_of(x)->tuple:

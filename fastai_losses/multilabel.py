@@ -76,24 +76,45 @@ class BCEWithLogitsLossFlat(MissingTargets, OneHotTargets, SigmoidDecodes, FlatL
             check_class_weight(type(self).__name__, getattr(self.func, k), inp.shape[self.axis], k, single_ok=True)
 
 # %% ../nbs/03_multilabel.ipynb #75f57ed1
+def _log_max(p:Tensor, out:Tensor|None=None)->Tensor:
+    "log max(`p`, 1-`p`) = -log(1+exp(-|x|)) for `p` = σ(x), the tail log σ(±x) share; in `out` if given"
+    # `F.logsigmoid`/`F.softplus` cost 4x a `sigmoid` on the CPU; from p it is one log, exact to an ulp of max(p, 1-p)
+    return torch.sub(p, 0.5, out=out).abs_().add_(0.5).log_()
+
+def _times_dsigmoid(g:Tensor, p:Tensor, out:Tensor)->Tensor:
+    "`g`·`p`(1-`p`) in one pass, written into `out` (which may be `g` or `p`)"
+    return torch.ops.aten.sigmoid_backward.grad_input(g, p, grad_input=out) # torch's kernel for σ'(x) = p(1-p)
+
 def _bfocal_closed(x:Tensor, y:Tensor, gamma:float, alpha:float|Tensor):
     "Binary focal loss of logits `x` and targets `y`, elementwise, and its gradient (gamma 0 or >= 1)"
-    # 16 element-wise passes, most in place (22 before): every pass over a large input is memory traffic
+    # 4 input-sized allocations (p, the loss, the gradient, 1-p_t; on the CPU a fresh tensor page-faults), the rest in
+    # place: 11 before (a `binary_cross_entropy_with_logits` with its `log_sigmoid`, `lerp`, `pow`, `rsub`...)
     p = torch.sigmoid(x)
-    ce = F.binary_cross_entropy_with_logits(x, y, reduction='none') # softplus(x) - x·y in one kernel
+    ce = torch.clamp_min(x, 0)
+    f = _log_max(p)
+    ce.sub_(f).addcmul_(x, y, value=-1) # softplus(x) - x·y = max(x, 0) - log max(p, 1-p) - x·y
     g = torch.sub(p, y) # d ce/dx
+    w,c = None,1. # the factor left to multiply into the loss and the gradient; a number `closed_form` applies
     if gamma:
-        p1 = 1-p
-        q = torch.lerp(p, p1, y) # f = 1-p_t
-        fg = q.square() if gamma==2 else q.pow(gamma)
-        # d f/dx = p(1-p)(1-2y); 1-2y in one `rsub`
-        h = (q if gamma==2 else q.pow_(gamma-1)).mul_(ce).mul_(p1.mul_(p))
-        g.mul_(fg).addcmul_(h, torch.rsub(y, 1, alpha=2), value=gamma)
-        ce.mul_(fg)
-    if isinstance(alpha, Tensor) or alpha>=0: # one α per class broadcasts along the last axis
-        at = (1-alpha) + (2*alpha-1)*y if isinstance(alpha, Tensor) else torch.rsub(y, 1-alpha, alpha=1-2*alpha)
-        ce.mul_(at); g.mul_(at)
-    return ce, g
+        torch.add(p, y, out=f).addcmul_(p, y, value=-2) # 1-p_t = p + y - 2py, in the buffer of the log
+        _times_dsigmoid(ce, p, out=p).addcmul_(p, y, value=-2) # ce·df/dx = ce·p(1-p)(1-2y)
+        g.mul_(f).add_(p, alpha=gamma); ce.mul_(f) # f^(γ-1)·(f·(p-y) + γ·ce·df/dx); f^(γ-1)·f·ce
+        if gamma!=1: w = f if gamma==2 else f.pow_(gamma-1)
+    if isinstance(alpha, Tensor): # one α per class broadcasts along the last axis
+        at = (1-alpha) + (2*alpha-1)*y
+        w = at if w is None else w.mul_(at)
+    elif alpha==1: w = y if w is None else w.mul_(y)
+    elif alpha>=0:
+        k,c = (2*alpha-1)/(1-alpha),1-alpha # α_t = α·y + (1-α)(1-y) = (1-α)(1 + k·y): 1-α is a number
+        if w is None: ce.addcmul_(ce, y, value=k); g.addcmul_(g, y, value=k)
+        else: w.addcmul_(w, y, value=k)
+    if w is not None: g.mul_(w); ce.mul_(w)
+    return ce, g, c
+
+def _check_same_shape(name:str, inp:Tensor, targ:Tensor):
+    "Raise a `ValueError` unless `targ` has the shape of `inp` (the functional forms do not broadcast)"
+    if targ.shape!=inp.shape:
+        raise ValueError(f"{name}: input {shape_of(inp)} and target {shape_of(targ)}; expected the same shape")
 
 def binary_focal_loss(
     inp:Tensor, # Logits, any shape
@@ -104,9 +125,10 @@ def binary_focal_loss(
     reduction:str='mean',
 )->Tensor:
     "Sigmoid focal loss $-\\alpha_t(1-p_t)^\\gamma\\log p_t$ (Lin et al. 2017, eq. 5), as torchvision's"
+    _check_same_shape('binary_focal_loss', inp, targ)
     inp = to_float32(inp); targ = targ.to(inp.dtype)
     if (gamma==0 or gamma>=1) and use_closed_form(inp, targ):
-        return reduce_loss(ClosedForm.apply(inp, _bfocal_closed, targ, gamma, alpha), reduction)
+        return closed_form(inp, _bfocal_closed, reduction, targ, gamma, alpha)
     ce = F.binary_cross_entropy_with_logits(inp, targ, reduction='none')
     # 1-p_t = sigmoid(-x) for y=1 and sigmoid(x) for y=0: one sigmoid, exact in both tails
     if gamma:
@@ -143,23 +165,36 @@ class BinaryFocalLossFlat(MissingTargets, OneHotTargets, SigmoidDecodes, FlatLos
 # %% ../nbs/03_multilabel.ipynb #a6be6465
 def _asl_closed(x:Tensor, y:Tensor, gamma_neg:float, gamma_pos:float, clip:float):
     "Asymmetric loss of logits `x` and targets `y`, elementwise, and its gradient (gammas 0 or >= 1)"
-    p,q = torch.sigmoid(x),torch.sigmoid(-x)
-    lp = F.logsigmoid(x)
-    pm = (p-clip).clamp_min_(0) if clip>0 else p
-    lneg = torch.log1p(-pm) if clip>0 else F.logsigmoid(-x)
-    # positives: d/dx (1-p)^γ+·log p = (1-p)^γ+·((1-p) - γ+·p·log p)
-    fp = q.pow(gamma_pos) if gamma_pos else None
-    pos = fp*lp if gamma_pos else lp
-    dpos = (q - gamma_pos*p*lp).mul_(fp) if gamma_pos else q
-    # negatives: d/dx p_m^γ-·log(1-p_m) = (γ-·p_m^(γ- - 1)·log(1-p_m) - p_m^γ-/(1-p_m))·p(1-p)·[p >= m]
-    if gamma_neg:
-        fn1 = pm.pow(gamma_neg-1)
-        neg = fn1*pm*lneg
-        dneg = fn1.mul_(gamma_neg*lneg - pm/(1-pm)).mul_(p*q)
-    else:
-        neg = lneg
-        dneg = (p*q).div_(pm-1) if clip<=0 else (p*q).div_(pm-1).mul_(p>=clip)
-    return torch.lerp(neg, pos, y).neg_(), torch.lerp(dneg, dpos, y).neg_()
+    # 5 input-sized allocations, the rest in place (15 before, with two `sigmoid`s, a `logsigmoid` and a `log1p`)
+    p = torch.sigmoid(x)
+    # negatives first (their buffer is reused): loss -p_m^γ-·log(1-p_m), gradient
+    # p_m^(γ- -1)·(p_m/(1-p_m) - γ-·log(1-p_m))·p(1-p), 0 below the margin; the factor p(1-p) comes last
+    if clip>0:
+        pm = torch.sub(p, clip).clamp_min_(0)
+        gneg = torch.rsub(pm, 1).reciprocal_() # 1/(1-p_m); p_m/(1-p_m) = that - 1
+        nl = torch.log(gneg) # -log(1-p_m)
+        if gamma_neg:
+            gneg.sub_(1).add_(nl, alpha=gamma_neg); nl.mul_(pm)
+            if gamma_neg!=1: pm.pow_(gamma_neg-1); gneg.mul_(pm); nl.mul_(pm)
+        else: gneg.mul_(p>clip)
+        lm = _log_max(p, out=pm) # p_m is spent: its buffer takes the log
+    else: # no margin: -log(1-p) = softplus(x) = max(x, 0) - log max(p, 1-p), exact in the tail
+        lm = _log_max(p); nl = torch.clamp_min(x, 0).sub_(lm)
+        gneg = torch.rsub(p, 1).mul_(nl).mul_(gamma_neg).add_(p) if gamma_neg else None # p + γ-·(1-p)·softplus(x)
+    # positives: loss -(1-p)^γ+·log p, gradient (1-p)^γ+·(γ+·p·log p - (1-p))
+    lp = torch.clamp_max(x, 0).add_(lm) # log σ(x) = min(x, 0) + log max(p, 1-p)
+    g = torch.sub(p, 1, out=lm) # -(1-p), in the buffer of the log
+    if gamma_pos:
+        g.addcmul_(p, lp, value=gamma_pos)
+        if gamma_pos==1: g.addcmul_(g, p, value=-1); lp.addcmul_(lp, p, value=-1) # times 1-p, in place
+        else: q = torch.rsub(p, 1).pow_(gamma_pos); g.mul_(q); lp.mul_(q)
+    if clip>0: _times_dsigmoid(gneg, p, out=gneg)
+    elif gamma_neg:
+        if gamma_neg!=1: p.pow_(gamma_neg)
+        gneg.mul_(p); nl.mul_(p)
+    else: gneg = p
+    # y·positives + (1-y)·negatives, as two in-place products (`lerp_` with a tensor weight costs 3 of them)
+    return nl.addcmul_(y, lp.add_(nl), value=-1), gneg.addcmul_(y, g.sub_(gneg))
 
 def asymmetric_loss(
     inp:Tensor, # Logits, any shape
@@ -171,9 +206,10 @@ def asymmetric_loss(
     reduction:str='mean',
 )->Tensor:
     "Asymmetric loss (Ridnik et al. 2021, eq. 7): $-y(1-p)^{\\gamma_+}\\log p - (1-y)\\,p_m^{\\gamma_-}\\log(1-p_m)$"
+    _check_same_shape('asymmetric_loss', inp, targ)
     inp = to_float32(inp); targ = targ.to(inp.dtype)
     if all(g==0 or g>=1 for g in (gamma_neg, gamma_pos)) and use_closed_form(inp, targ):
-        return reduce_loss(ClosedForm.apply(inp, _asl_closed, targ, gamma_neg, gamma_pos, clip), reduction)
+        return closed_form(inp, _asl_closed, reduction, targ, gamma_neg, gamma_pos, clip)
     p = torch.sigmoid(inp)
     pm = (p-clip).clamp_min(0) if clip>0 else p # p_m = max(p-m, 0)
     # log(1-p_m) = log1p(-p_m) is finite when clip>0 (1-p_m >= clip); without a clip use log σ(-x), exact in the tail
