@@ -98,6 +98,12 @@ def _scaled(loss, grad, c=1.):
     "`lossgrad` may return a number `c` that scales both: a reduction applies it to one number, not to every value"
     return loss,grad,c
 
+def _times(g:Tensor, go:Tensor)->Tensor:
+    "`g`·`go`, in place in the saved gradient `g` unless this backward keeps the graph (`retain_graph`, gradcheck)"
+    # one input-sized tensor fewer per step; torch's AOTAutograd asks autograd the same question. Traced: out of place
+    kept = getattr(torch._C._autograd, '_get_current_graph_task_keep_graph', lambda: True)
+    return g*go if torch.compiler.is_compiling() or kept() else g.mul_(go)
+
 class ClosedForm(torch.autograd.Function):
     "`lossgrad(x, *args)` gives the loss, its gradient on `x` (and a scale); saves the gradient, backward is a product"
     @staticmethod
@@ -111,7 +117,7 @@ class ClosedForm(torch.autograd.Function):
     def backward(ctx, go):
         g, = ctx.saved_tensors
         if go.ndim<g.ndim: go = go.unsqueeze(1) # a per-item loss (N, d1, ...) of class logits (N, C, d1, ...)
-        return (g*go, None) + (None,)*ctx.n
+        return (_times(g, go), None) + (None,)*ctx.n
 
 class ClosedFormReduced(torch.autograd.Function):
     "`ClosedForm` with the mean (`mean`) or the sum inside: backward is one product by a number"
@@ -127,7 +133,7 @@ class ClosedFormReduced(torch.autograd.Function):
     @once_differentiable
     def backward(ctx, go):
         g, = ctx.saved_tensors
-        return (g*(go*ctx.scale), None, None) + (None,)*ctx.n
+        return (_times(g, go*ctx.scale), None, None) + (None,)*ctx.n
 
 def closed_form(x:Tensor, lossgrad, reduction:str, *args)->Tensor:
     "The loss `lossgrad(x, *args)` through `ClosedForm`, reduced by `reduction` (inside the function unless 'none')"

@@ -76,10 +76,21 @@ class BCEWithLogitsLossFlat(MissingTargets, OneHotTargets, SigmoidDecodes, FlatL
             check_class_weight(type(self).__name__, getattr(self.func, k), inp.shape[self.axis], k, single_ok=True)
 
 # %% ../nbs/03_multilabel.ipynb #75f57ed1
+def _max_p(p:Tensor, out:Tensor|None=None)->Tensor:
+    "max(`p`, 1-`p`) = ½ + |`p`-½|, to an ulp of ½; in `out` if given"
+    return torch.sub(p, 0.5, out=out).abs_().add_(0.5)
+
 def _log_max(p:Tensor, out:Tensor|None=None)->Tensor:
     "log max(`p`, 1-`p`) = -log(1+exp(-|x|)) for `p` = σ(x), the tail log σ(±x) share; in `out` if given"
-    # `F.logsigmoid`/`F.softplus` cost 4x a `sigmoid` on the CPU; from p it is one log, exact to an ulp of max(p, 1-p)
-    return torch.sub(p, 0.5, out=out).abs_().add_(0.5).log_()
+    # `F.logsigmoid`/`F.softplus` cost 4x a `sigmoid` on the CPU; from p it is one `log`, exact to an ulp of ½. Not
+    # `log1p`: on AMD EPYC (MKL) it runs 8x slower until some op initialises it, `log` does not (benchmarks/run.py)
+    return _max_p(p, out).log_()
+
+def _is_hard(y:Tensor)->bool:
+    "Whether every target in `y` is 0 or 1; checked on the CPU (elsewhere a sync), not under `torch.compile`"
+    if y.device.type!='cpu' or y.numel()==0 or torch.compiler.is_compiling(): return False
+    lo,hi = torch.aminmax(torch.addcmul(y, y, y, value=-1)) # y - y² is 0 exactly at 0 and 1 (`any` costs 5x `aminmax`)
+    return lo.item()==0 and hi.item()==0
 
 def _times_dsigmoid(g:Tensor, p:Tensor, out:Tensor)->Tensor:
     "`g`·`p`(1-`p`) in one pass, written into `out` (which may be `g` or `p`)"
@@ -163,38 +174,40 @@ class BinaryFocalLossFlat(MissingTargets, OneHotTargets, SigmoidDecodes, FlatLos
             check_class_weight(type(self).__name__, self.func.alpha, inp.shape[self.axis], 'alpha', single_ok=True)
 
 # %% ../nbs/03_multilabel.ipynb #a6be6465
-def _asl_closed(x:Tensor, y:Tensor, gamma_neg:float, gamma_pos:float, clip:float):
-    "Asymmetric loss of logits `x` and targets `y`, elementwise, and its gradient (gammas 0 or >= 1)"
+def _asl_closed(x:Tensor, y:Tensor, gamma_neg:float, gamma_pos:float, clip:float, hard:bool=False):
+    "Asymmetric loss of logits `x`, targets `y` (`hard`: all 0 or 1), elementwise, and its gradient (gammas 0 or >= 1)"
     # 5 input-sized allocations, the rest in place (15 before, with two `sigmoid`s, a `logsigmoid` and a `log1p`)
     p = torch.sigmoid(x)
-    # negatives first (their buffer is reused): loss -p_m^γ-·log(1-p_m), gradient
-    # p_m^(γ- -1)·(p_m/(1-p_m) - γ-·log(1-p_m))·p(1-p), 0 below the margin; the factor p(1-p) comes last
+    lm = _max_p(p) # log p = min(x, 0) + log max(p, 1-p)
     if clip>0:
+        # negatives: loss p_m^γ-·log(1/(1-p_m)), gradient p_m^(γ- -1)·(p_m/(1-p_m) + γ-·log(1/(1-p_m)))·p(1-p), 0 below
+        # the margin (the factor p(1-p) comes last)
         pm = torch.sub(p, clip).clamp_min_(0)
-        gneg = torch.rsub(pm, 1).reciprocal_() # 1/(1-p_m); p_m/(1-p_m) = that - 1
-        nl = torch.log(gneg) # -log(1-p_m)
+        gneg = torch.rsub(pm, 1).reciprocal_() # 1/(1-p_m)
+        if hard: # one log for both terms: y=0 takes the negatives' argument, y=1 the positives' (lerp: exact at 0, 1)
+            nl = torch.lerp(gneg, lm, y).log_(); lp = torch.clamp_max(x, 0, out=lm).add_(nl) # lm is spent
+        else: nl = torch.log(gneg)
+        gneg.mul_(pm) # p_m/(1-p_m)
         if gamma_neg:
-            gneg.sub_(1).add_(nl, alpha=gamma_neg); nl.mul_(pm)
+            gneg.add_(nl, alpha=gamma_neg); nl.mul_(pm)
             if gamma_neg!=1: pm.pow_(gamma_neg-1); gneg.mul_(pm); nl.mul_(pm)
-        else: gneg.mul_(p>clip)
-        lm = _log_max(p, out=pm) # p_m is spent: its buffer takes the log
+        else: gneg.add_(1).mul_(p>clip) # 1/(1-p_m)
+        if not hard: lp = torch.clamp_max(x, 0, out=pm).add_(lm.log_()) # p_m is spent
+        g = lm if not hard else pm # the spent buffer
     else: # no margin: -log(1-p) = softplus(x) = max(x, 0) - log max(p, 1-p), exact in the tail
-        lm = _log_max(p); nl = torch.clamp_min(x, 0).sub_(lm)
+        nl = torch.clamp_min(x, 0).sub_(lm.log_()); lp = torch.clamp_max(x, 0).add_(lm); g = lm
         gneg = torch.rsub(p, 1).mul_(nl).mul_(gamma_neg).add_(p) if gamma_neg else None # p + γ-·(1-p)·softplus(x)
-    # positives: loss -(1-p)^γ+·log p, gradient (1-p)^γ+·(γ+·p·log p - (1-p))
-    lp = torch.clamp_max(x, 0).add_(lm) # log σ(x) = min(x, 0) + log max(p, 1-p)
-    g = torch.sub(p, 1, out=lm) # -(1-p), in the buffer of the log
-    if gamma_pos:
-        g.addcmul_(p, lp, value=gamma_pos)
-        if gamma_pos==1: g.addcmul_(g, p, value=-1); lp.addcmul_(lp, p, value=-1) # times 1-p, in place
-        else: q = torch.rsub(p, 1).pow_(gamma_pos); g.mul_(q); lp.mul_(q)
+    # positives: log p = min(x, 0) + log max(p, 1-p); loss L+ = -(1-p)^γ+·log p, gradient (1-p)^γ+·(γ+·p·log p - (1-p))
+    torch.sub(p, 1, out=g)
+    if gamma_pos==1: lp.mul_(g); g.addcmul_(g, p, value=-1).addcmul_(p, lp, value=-1) # L+; -(1-p)² - p·L+
+    elif gamma_pos: q = torch.rsub(p, 1).pow_(gamma_pos); g.addcmul_(p, lp, value=gamma_pos).mul_(q); lp.mul_(q).neg_()
+    else: lp.neg_()
     if clip>0: _times_dsigmoid(gneg, p, out=gneg)
     elif gamma_neg:
         if gamma_neg!=1: p.pow_(gamma_neg)
         gneg.mul_(p); nl.mul_(p)
     else: gneg = p
-    # y·positives + (1-y)·negatives, as two in-place products (`lerp_` with a tensor weight costs 3 of them)
-    return nl.addcmul_(y, lp.add_(nl), value=-1), gneg.addcmul_(y, g.sub_(gneg))
+    return nl.lerp_(lp, y), gneg.lerp_(g, y) # (1-y)·negatives + y·positives
 
 def asymmetric_loss(
     inp:Tensor, # Logits, any shape
@@ -209,7 +222,7 @@ def asymmetric_loss(
     _check_same_shape('asymmetric_loss', inp, targ)
     inp = to_float32(inp); targ = targ.to(inp.dtype)
     if all(g==0 or g>=1 for g in (gamma_neg, gamma_pos)) and use_closed_form(inp, targ):
-        return closed_form(inp, _asl_closed, reduction, targ, gamma_neg, gamma_pos, clip)
+        return closed_form(inp, _asl_closed, reduction, targ, gamma_neg, gamma_pos, clip, clip>0 and _is_hard(targ))
     p = torch.sigmoid(inp)
     pm = (p-clip).clamp_min(0) if clip>0 else p # p_m = max(p-m, 0)
     # log(1-p_m) = log1p(-p_m) is finite when clip>0 (1-p_m >= clip); without a clip use log σ(-x), exact in the tail

@@ -103,3 +103,25 @@ def test_compile_inductor(case, closed):
     g_comp, = torch.autograd.grad(comp, x)
     torch.testing.assert_close(comp, eager, rtol=1e-4, atol=1e-5)
     torch.testing.assert_close(g_comp, g_eager, rtol=1e-4, atol=1e-5)
+
+@pytest.mark.parametrize('soft', [False, True])
+@pytest.mark.parametrize('reduction', ['mean','sum','none'])
+def test_asl_hard_targets(soft, reduction, closed, monkeypatch):
+    "0/1 targets take ASL's one-log1p path (`_is_hard`), soft ones the general path: both equal autograd's graph to 1e-10"
+    import fastai_losses.multilabel as ml
+    seen = []
+    def spy(*a): seen.append(a[-1]); return ml._asl_closed.__wrapped__(*a)
+    spy.__wrapped__ = ml._asl_closed
+    monkeypatch.setattr(ml, '_asl_closed', spy)
+    g = gen(3)
+    x = torch.randn(2, 3, 4, 5, 6, generator=g, dtype=torch.float64)*4 # a batch of 3-D volumes, 3 labels on axis 1
+    t = torch.rand(x.shape, generator=g, dtype=torch.float64)
+    t = t if soft else (t>0.6).double()
+    for gn,gp,m in [(4.,1.,0.05), (2.,0.,0.1), (0.,2.,0.3)]:
+        lf = ml.AsymmetricLossFlat(gamma_neg=gn, gamma_pos=gp, clip=m, axis=1, reduction=reduction)
+        l1,g1 = _value_grad(lf, x, t)
+        monkeypatch.setattr(core, 'CLOSED_FORM_MIN', float('inf'))
+        l0,g0 = _value_grad(lf, x, t)
+        monkeypatch.setattr(core, 'CLOSED_FORM_MIN', 0)
+        torch.testing.assert_close(l1, l0, rtol=0, atol=1e-10); torch.testing.assert_close(g1, g0, rtol=0, atol=1e-10)
+    assert seen==[not soft]*3
