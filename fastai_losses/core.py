@@ -98,11 +98,15 @@ def _scaled(loss, grad, c=1.):
     "`lossgrad` may return a number `c` that scales both: a reduction applies it to one number, not to every value"
     return loss,grad,c
 
+def _keeps_graph()->bool:
+    "Whether this backward must leave its saved tensors intact: the graph is kept (`retain_graph`, gradcheck) or traced"
+    # torch's AOTAutograd asks autograd the same (private) question; without it, assume kept
+    kept = getattr(torch._C._autograd, '_get_current_graph_task_keep_graph', lambda: True)
+    return torch.compiler.is_compiling() or kept()
+
 def _times(g:Tensor, go:Tensor)->Tensor:
     "`g`·`go`, in place in the saved gradient `g` unless this backward keeps the graph (`retain_graph`, gradcheck)"
-    # one input-sized tensor fewer per step; torch's AOTAutograd asks autograd the same question. Traced: out of place
-    kept = getattr(torch._C._autograd, '_get_current_graph_task_keep_graph', lambda: True)
-    return g*go if torch.compiler.is_compiling() or kept() else g.mul_(go)
+    return g*go if _keeps_graph() else g.mul_(go) # in place: one input-sized tensor fewer per step
 
 class ClosedForm(torch.autograd.Function):
     "`lossgrad(x, *args)` gives the loss, its gradient on `x` (and a scale); saves the gradient, backward is a product"

@@ -1,5 +1,5 @@
 """The closed-form backward (`ClosedForm`) gives the values and gradients of autograd's graph to 1e-10 in float64, passes gradcheck,
-compiles with `fullgraph=True`, and runs under autocast: every classification and multilabel case, with the size threshold at 0"""
+compiles with `fullgraph=True`, and runs under autocast: every classification and multilabel case, with the size threshold at 0; and the multiclass overlap losses' `_SoftmaxSums` (segmentation)"""
 import pytest, torch
 import fastai_losses.core as core
 from registry import by_family, gen
@@ -16,17 +16,20 @@ def _value_grad(lf, x, t):
     l = lf(x, t); g, = torch.autograd.grad(l.sum(), x)
     return l.detach(),g
 
-def _closed_used(lf, x, t):
-    "Whether the loss went through `ClosedForm` (its output's grad_fn, or that of the op reducing it)"
-    x = x.detach().clone().requires_grad_()
-    seen,todo = set(),[lf(x, t).grad_fn]
+def _through(l, name:str)->bool:
+    "Whether the graph of `l` holds a node whose type's name contains `name`"
+    seen,todo = set(),[l.grad_fn]
     while todo:
         f = todo.pop()
         if f is None or f in seen: continue
         seen.add(f)
-        if 'ClosedForm' in type(f).__name__: return True
+        if name in type(f).__name__: return True
         todo += [n for n,_ in f.next_functions]
     return False
+
+def _closed_used(lf, x, t):
+    "Whether the loss went through `ClosedForm` (its output's grad_fn, or that of the op reducing it)"
+    return _through(lf(x.detach().clone().requires_grad_(), t), 'ClosedForm')
 
 @pytest.mark.parametrize('case', CASES, ids=[c.id for c in CASES])
 @pytest.mark.parametrize('reduction', ['mean','sum','none'])
@@ -124,3 +127,32 @@ def test_asl_hard_targets(soft, reduction, closed, monkeypatch):
         monkeypatch.setattr(core, 'CLOSED_FORM_MIN', 0)
         torch.testing.assert_close(l1, l0, rtol=0, atol=1e-10); torch.testing.assert_close(g1, g0, rtol=0, atol=1e-10)
     assert seen==[not soft]*3
+
+SEG_LOSSES = ['DiceLossFlat()', "JaccardLossFlat(per_image=True, reduction='none')",
+              'TverskyLossFlat(alpha=0.3, beta=0.7)', 'FocalTverskyLossFlat()', 'GeneralizedDiceLossFlat()',
+              'MCCLossFlat()', "DiceCELossFlat(reduction='sum')"]
+
+@pytest.mark.parametrize('loss', SEG_LOSSES)
+@pytest.mark.parametrize('c', [2, 5, 21, 300])
+@pytest.mark.parametrize('spatial', [(6, 7), (3, 4, 5)], ids=['2d','3d'])
+@pytest.mark.parametrize('ignore', [None, 1])
+def test_softmax_sums(loss, c, spatial, ignore, monkeypatch):
+    "Multiclass overlap losses through `_SoftmaxSums` (from 5 classes on the CPU) give the graph's values and gradients"
+    import fastai_losses.segmentation as seg, fastai_losses.all as fl
+    monkeypatch.setattr(seg, '_FUSED_MIN', 5) # the library's threshold (conftest lowers it for the registry)
+    g = gen(c)
+    x = torch.randn((3, c)+spatial, generator=g, dtype=torch.float64)*3
+    t = torch.randint(0, c, (3,)+spatial, generator=g)
+    if ignore is not None: t[0, 0] = ignore; t[1] = ignore # a pixel row, and a whole image
+    lf = eval('fl.'+loss.replace('(', f'(ignore_index={ignore}, ', 1).replace(', )', ')'))
+    if ignore is not None: assert (lf(x, t)-eval("fl."+loss)(x, t)).abs().max()>1e-6 # the ignored pixels count
+    xr = x.clone().requires_grad_()
+    l1 = lf(xr, t)
+    assert _through(l1, '_SoftmaxSums')==(c>=5), loss # the threshold
+    gk, = torch.autograd.grad(l1.sum(), xr, retain_graph=True) # the kept-graph (out-of-place) backward
+    gi, = torch.autograd.grad(l1.sum(), xr) # the in-place one (out of place too above 256 classes)
+    monkeypatch.setattr(seg, '_FUSED_MIN', float('inf'))
+    l0,g0 = _value_grad(lf, x, t)
+    assert not _through(lf(xr, t), '_SoftmaxSums')
+    torch.testing.assert_close(l1.detach(), l0, rtol=0, atol=1e-10)
+    torch.testing.assert_close(gk, g0, rtol=0, atol=1e-10); torch.testing.assert_close(gi, g0, rtol=0, atol=1e-10)
