@@ -273,7 +273,7 @@ def profile_case(name, shape, dev='cpu', rows=12):
     return '\n'.join(out)
 
 def device_name(dev):
-    "The device in words; on the CPU `torch.utils.benchmark.Timer` times on one thread (its default), whatever torch has"
+    "The device in words; on the CPU `torch.utils.benchmark.Timer` times on one thread (its default)"
     if dev=='cuda': return torch.cuda.get_device_name()
     return f"CPU ({platform.processor() or platform.machine()}, {os.cpu_count()} cores, timed on 1 thread)"
 

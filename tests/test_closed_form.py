@@ -1,5 +1,6 @@
-"""The closed-form backward (`ClosedForm`) gives the values and gradients of autograd's graph to 1e-10 in float64, passes gradcheck,
-compiles with `fullgraph=True`, and runs under autocast: every classification and multilabel case, with the size threshold at 0; and the multiclass overlap losses' `_SoftmaxSums` (segmentation)"""
+"""The closed-form backward (`ClosedForm`) gives the values and gradients of autograd's graph to 1e-10 in float64,
+passes gradcheck, compiles with `fullgraph=True`, and runs under autocast: every classification and multilabel case,
+with the size threshold at 0; and so do the multiclass overlap losses' `_SoftmaxSums` (segmentation)"""
 import pytest, torch
 import fastai_losses.core as core
 from registry import by_family, gen
