@@ -76,21 +76,16 @@ class BCEWithLogitsLossFlat(MissingTargets, OneHotTargets, SigmoidDecodes, FlatL
             check_class_weight(type(self).__name__, getattr(self.func, k), inp.shape[self.axis], k, single_ok=True)
 
 # %% ../nbs/03_multilabel.ipynb #75f57ed1
-def _max_p(p:Tensor, out:Tensor|None=None)->Tensor:
-    "max(`p`, 1-`p`) = ½ + |`p`-½|, to an ulp of ½; in `out` if given"
-    return torch.sub(p, 0.5, out=out).abs_().add_(0.5)
+def _max_p(p:Tensor)->Tensor:
+    "max(`p`, 1-`p`), in the buffer of 1-`p`"
+    q = torch.rsub(p, 1)
+    return torch.maximum(p, q, out=q) # 2 passes (½ + |p-½| took 3: 20% slower on an Intel Xeon)
 
-def _log_max(p:Tensor, out:Tensor|None=None)->Tensor:
-    "log max(`p`, 1-`p`) = -log(1+exp(-|x|)) for `p` = σ(x), the tail log σ(±x) share; in `out` if given"
+def _log_max(p:Tensor)->Tensor:
+    "log max(`p`, 1-`p`) = -log(1+exp(-|x|)) for `p` = σ(x), the tail log σ(±x) share"
     # `F.logsigmoid`/`F.softplus` cost 4x a `sigmoid` on the CPU; from p it is one `log`, exact to an ulp of ½. Not
     # `log1p`: on AMD EPYC (MKL) it runs 8x slower until some op initialises it, `log` does not (benchmarks/run.py)
-    return _max_p(p, out).log_()
-
-def _is_hard(y:Tensor)->bool:
-    "Whether every target in `y` is 0 or 1; checked on the CPU (elsewhere a sync), not under `torch.compile`"
-    if y.device.type!='cpu' or y.numel()==0 or torch.compiler.is_compiling(): return False
-    lo,hi = torch.aminmax(torch.addcmul(y, y, y, value=-1)) # y - y² is 0 exactly at 0 and 1 (`any` costs 5x `aminmax`)
-    return lo.item()==0 and hi.item()==0
+    return _max_p(p).log_()
 
 def _times_dsigmoid(g:Tensor, p:Tensor, out:Tensor)->Tensor:
     "`g`·`p`(1-`p`) in one pass, written into `out` (which may be `g` or `p`)"
@@ -174,8 +169,8 @@ class BinaryFocalLossFlat(MissingTargets, OneHotTargets, SigmoidDecodes, FlatLos
             check_class_weight(type(self).__name__, self.func.alpha, inp.shape[self.axis], 'alpha', single_ok=True)
 
 # %% ../nbs/03_multilabel.ipynb #a6be6465
-def _asl_closed(x:Tensor, y:Tensor, gamma_neg:float, gamma_pos:float, clip:float, hard:bool=False):
-    "Asymmetric loss of logits `x`, targets `y` (`hard`: all 0 or 1), elementwise, and its gradient (gammas 0 or >= 1)"
+def _asl_closed(x:Tensor, y:Tensor, gamma_neg:float, gamma_pos:float, clip:float):
+    "Asymmetric loss of logits `x` and targets `y`, elementwise, and its gradient (gammas 0 or >= 1)"
     # 5 input-sized allocations, the rest in place (15 before, with two `sigmoid`s, a `logsigmoid` and a `log1p`)
     p = torch.sigmoid(x)
     lm = _max_p(p) # log p = min(x, 0) + log max(p, 1-p)
@@ -184,16 +179,12 @@ def _asl_closed(x:Tensor, y:Tensor, gamma_neg:float, gamma_pos:float, clip:float
         # the margin (the factor p(1-p) comes last)
         pm = torch.sub(p, clip).clamp_min_(0)
         gneg = torch.rsub(pm, 1).reciprocal_() # 1/(1-p_m)
-        if hard: # one log for both terms: y=0 takes the negatives' argument, y=1 the positives' (lerp: exact at 0, 1)
-            nl = torch.lerp(gneg, lm, y).log_(); lp = torch.clamp_max(x, 0, out=lm).add_(nl) # lm is spent
-        else: nl = torch.log(gneg)
-        gneg.mul_(pm) # p_m/(1-p_m)
+        nl = torch.log(gneg); gneg.mul_(pm) # log(1/(1-p_m)), p_m/(1-p_m)
         if gamma_neg:
             gneg.add_(nl, alpha=gamma_neg); nl.mul_(pm)
             if gamma_neg!=1: pm.pow_(gamma_neg-1); gneg.mul_(pm); nl.mul_(pm)
         else: gneg.add_(1).mul_(p>clip) # 1/(1-p_m)
-        if not hard: lp = torch.clamp_max(x, 0, out=pm).add_(lm.log_()) # p_m is spent
-        g = lm if not hard else pm # the spent buffer
+        lp = torch.clamp_max(x, 0, out=pm).add_(lm.log_()); g = lm # p_m and lm are spent
     else: # no margin: -log(1-p) = softplus(x) = max(x, 0) - log max(p, 1-p), exact in the tail
         nl = torch.clamp_min(x, 0).sub_(lm.log_()); lp = torch.clamp_max(x, 0).add_(lm); g = lm
         gneg = torch.rsub(p, 1).mul_(nl).mul_(gamma_neg).add_(p) if gamma_neg else None # p + γ-·(1-p)·softplus(x)
@@ -222,7 +213,7 @@ def asymmetric_loss(
     _check_same_shape('asymmetric_loss', inp, targ)
     inp = to_float32(inp); targ = targ.to(inp.dtype)
     if all(g==0 or g>=1 for g in (gamma_neg, gamma_pos)) and use_closed_form(inp, targ):
-        return closed_form(inp, _asl_closed, reduction, targ, gamma_neg, gamma_pos, clip, clip>0 and _is_hard(targ))
+        return closed_form(inp, _asl_closed, reduction, targ, gamma_neg, gamma_pos, clip)
     p = torch.sigmoid(inp)
     pm = (p-clip).clamp_min(0) if clip>0 else p # p_m = max(p-m, 0)
     # log(1-p_m) = log1p(-p_m) is finite when clip>0 (1-p_m >= clip); without a clip use log σ(-x), exact in the tail
