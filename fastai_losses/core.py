@@ -91,8 +91,13 @@ def use_closed_form(x:Tensor, *others, cls_axis:int|None=None)->bool:
     "Whether a loss takes `ClosedForm`: `x` needs a gradient, none of `others` does, `x` (its `cls_axis`) is large"
     if not (torch.is_grad_enabled() and x.requires_grad): return False # no backward: the plain forward is cheaper
     if any(isinstance(o, Tensor) and o.requires_grad for o in others): return False # a gradient the closed form lacks
+    if _closed_forms_off(): return False
     if x.device.type!='cpu': return True
     return x.numel()>=CLOSED_FORM_MIN and (cls_axis is None or x.shape[cls_axis]>=CLOSED_FORM_MIN_CLASSES)
+
+def _closed_forms_off()->bool:
+    "Whether the user set `CLOSED_FORM_MIN` to inf: autograd's graph on every device, for every closed-form backward"
+    return CLOSED_FORM_MIN==float('inf')
 
 def _scaled(loss, grad, c=1.):
     "`lossgrad` may return a number `c` that scales both: a reduction applies it to one number, not to every value"

@@ -12,7 +12,7 @@ from torch.autograd.function import once_differentiable
 from fastcore.basics import store_attr
 from fastcore.meta import delegates
 from .core import *
-from .core import _keeps_graph
+from .core import _keeps_graph, _closed_forms_off
 
 # %% auto #0
 __all__ = ['seg_modes', 'gdl_weights', 'ds_weight_modes', 'soft_overlap_sums', 'check_smooth', 'dice_loss', 'DiceLoss', 'SegFlat',
@@ -56,6 +56,7 @@ def soft_overlap_sums(
 )->tuple:
     "Per image and class (N,C) float32 sums: intersection $I$, prediction $P$ and target $T$"
     fused = mode=='multiclass' and not square_in_union and (inp.shape[1]>=_FUSED_MIN or inp.device.type!='cpu')
+    fused = fused and not _closed_forms_off() # `CLOSED_FORM_MIN = inf` keeps autograd's graph, on every device
     p,t,keep = _seg_probs(inp, targ, mode, ignore_index, act=not fused)
     if fused: return _SoftmaxSums.apply(p, t, keep)
     pk = p if keep is None else p*keep
@@ -372,7 +373,8 @@ def _sort_desc(err:Tensor)->tuple:
     # non-negative floats order as their bits read as integers, and torch sorts integers faster on the CPU. It sorts
     # a 1-D integer tensor in increasing order by radix sort (fbgemm's), so each row sorts max - bits: (21, 524288)
     # float32 errors in 0.18 s, against 0.65 s for the 2-D descending sort of the bits, 0.75 s for floats (Intel Xeon)
-    if err.dtype not in _INT_OF or err.device.type!='cpu' or err.numel()==0: return err.sort(-1, descending=True)
+    if err.dtype not in _INT_OF or err.device.type!='cpu' or err.numel()==0 or _closed_forms_off():
+        return err.sort(-1, descending=True) # `sort`'s backward is differentiable, `_Permuted`'s is not
     it = _INT_OF[err.dtype]; bits = err.detach().view(it)
     if torch.compiler.is_compiling(): perm = bits.sort(-1, descending=True)[1] # one operator, not a loop to trace
     else:

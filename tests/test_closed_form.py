@@ -73,7 +73,7 @@ def test_compile_fullgraph(case, closed):
 @pytest.mark.parametrize('case', FUSED, ids=[c.id for c in FUSED])
 @pytest.mark.parametrize('dt', [torch.float16, torch.bfloat16])
 def test_half_and_extremes(case, dt, closed):
-    "Half-precision logits, moderate and extreme (±1e4): a finite loss and gradient, close to float32's on moderate ones"
+    "Half-precision logits, moderate and extreme (±1e4): a finite loss and gradient, near float32's on moderate ones"
     x,t = case.data(8, torch.float32, gen(2))
     lf = case.make()
     l32,g32 = _value_grad(lf, x, t)
@@ -85,7 +85,7 @@ def test_half_and_extremes(case, dt, closed):
     assert le.isfinite().all() and ge.isfinite().all()
 
 def test_threshold(monkeypatch):
-    "Small CPU inputs keep autograd's graph (faster there); large ones, or none needing a gradient, as `use_closed_form` says"
+    "Small CPU inputs keep the graph (faster there); large ones, or no gradient wanted: as `use_closed_form` says"
     from fastai_losses.classification import FocalLossFlat
     x,t = torch.randn(8, 5, requires_grad=True),torch.randint(0, 5, (8,))
     assert not _closed_used(FocalLossFlat(), x, t)
@@ -158,3 +158,18 @@ def test_softmax_sums(loss, c, spatial, ignore, monkeypatch):
     assert not _through(lf(xr, t), '_SoftmaxSums')
     torch.testing.assert_close(l1.detach(), l0, rtol=0, atol=1e-10)
     torch.testing.assert_close(gk, g0, rtol=0, atol=1e-10); torch.testing.assert_close(gi, g0, rtol=0, atol=1e-10)
+
+TURNED_OFF = FUSED + [c for c in by_family('segmentation')
+                      if c.id.split('-')[0] in ('DiceLossFlat','LovaszSoftmaxLossFlat')]
+@pytest.mark.parametrize('case', TURNED_OFF, ids=[c.id for c in TURNED_OFF])
+def test_turned_off(case, monkeypatch):
+    "`CLOSED_FORM_MIN = inf` keeps the graph (no `ClosedForm`, `_SoftmaxSums`, `_Permuted`): gradient penalties run"
+    import fastai_losses.segmentation as seg
+    monkeypatch.setattr(core, 'CLOSED_FORM_MIN_CLASSES', 0); monkeypatch.setattr(seg, '_FUSED_MIN', 0) # would take them
+    monkeypatch.setattr(core, 'CLOSED_FORM_MIN', float('inf'))
+    x,t = case.data(4, torch.float64, gen(2))
+    lf = case.make(); x = x.detach().clone().requires_grad_()
+    l = lf(x, t)
+    assert not any(_through(l, n) for n in ('ClosedForm', '_SoftmaxSums', '_Permuted'))
+    g, = torch.autograd.grad(l.sum(), x, create_graph=True)
+    g.square().sum().backward(); assert x.grad.isfinite().all()
