@@ -165,11 +165,14 @@ TURNED_OFF = FUSED + [c for c in by_family('segmentation')
 def test_turned_off(case, monkeypatch):
     "`CLOSED_FORM_MIN = inf` keeps the graph (no `ClosedForm`, `_SoftmaxSums`, `_Permuted`): gradient penalties run"
     import fastai_losses.segmentation as seg
-    monkeypatch.setattr(core, 'CLOSED_FORM_MIN_CLASSES', 0); monkeypatch.setattr(seg, '_FUSED_MIN', 0) # would take them
-    monkeypatch.setattr(core, 'CLOSED_FORM_MIN', float('inf'))
+    monkeypatch.setattr(core, 'CLOSED_FORM_MIN', 0); monkeypatch.setattr(core, 'CLOSED_FORM_MIN_CLASSES', 0)
+    monkeypatch.setattr(seg, '_FUSED_MIN', 0) # every size takes them
     x,t = case.data(4, torch.float64, gen(2))
     lf = case.make(); x = x.detach().clone().requires_grad_()
-    l = lf(x, t)
-    assert not any(_through(l, n) for n in ('ClosedForm', '_SoftmaxSums', '_Permuted'))
-    g, = torch.autograd.grad(l.sum(), x, create_graph=True)
+    def custom(): return any(_through(lf(x, t), n) for n in ('ClosedForm', '_SoftmaxSums', '_Permuted'))
+    falls_back = any(k in case.id for k in ('weight', 'gamma0.5', 'gamma_pos0.5', 'binary', 'multilabel', 'square'))
+    assert custom()!=falls_back # before: the cases that take a custom backward take it
+    monkeypatch.setattr(core, 'CLOSED_FORM_MIN', float('inf'))
+    assert not custom()
+    g, = torch.autograd.grad(lf(x, t).sum(), x, create_graph=True)
     g.square().sum().backward(); assert x.grad.isfinite().all()
